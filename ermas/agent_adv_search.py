@@ -1,0 +1,391 @@
+"""ERMAS's inner loop, Agent-Adv-Search(epsilon) (paper Algorithm 2, with its errors corrected).
+
+Agents look for the epsilon-equilibrium that is worst for the robust actor (here the planner):
+
+    min_theta  J_r(theta)  s.t.  R_i(theta) <= epsilon  for every agent i,                  (Eq. 7-8)
+    R_i(theta) = max_{KL(pi_i || pi_i') <= rho} J_i(theta_i', theta_-i) - J_i(theta)        (Eq. 10, 13-14)
+
+dualised as ``max_{lambda >= 0} min_theta L``, ``L = J_r + sum_i lambda_i (R_i - epsilon)`` (Eq. 9 with the
+sign corrected). Each iteration:
+
+1. sample a batch B_0 with the current policies (mean per-step rewards mu_0);
+2. for every agent at once, search for its best local deviation: ``n_inner`` TRPO steps of KL at most
+   ``rho / n_inner`` each (and at most ``rho`` from the start), each followed by a fresh batch B_k;
+3. estimate the regret ``R_hat_i = mu_{n_inner, i} - mu_{0, i}``;
+4. move every agent along the descent direction of ``L`` (Eq. 11), whose meta-gradient term is one of
+   four variants (see :data:`META_VARIANTS` and the book's derivation chapter);
+5. after the warm-up, projected dual *ascent* on lambda:
+   ``lambda_i <- clip(lambda_i + alpha_lambda (R_hat_i - epsilon), 0, lambda_max)`` (Eq. 12).
+
+Independent policy-gradient learners (MARL, the non-robust baseline) are the special case in which the
+planner's reward is ignored, ``lambda = 1`` is fixed and there is no meta term; they run in the same
+batch, and their regret is estimated the same way.
+
+All runs of a batch advance together: tensors carry a leading run dimension ``B``.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import torch
+from tqdm.auto import tqdm
+
+from ermas.exact import exact_returns
+from ermas.games.bimatrix import BimatrixGame
+from ermas.io import atomic_save
+from ermas.tabular import (
+    Rollouts,
+    fisher_vector_product,
+    mean_kl,
+    natural_gradient,
+    policy_gradients,
+    rollout,
+    sample_noise,
+    surrogate_coefficients,
+)
+from ermas.trpo import trust_region_step
+
+META_VARIANTS = ("paper", "released", "danskin", "none")
+"""How the gradient of the regret's first term, d/dtheta_i J_i(theta_i*(theta), theta_-i), is
+approximated. With g_k the policy gradient of J_i at the k-th point of the deviation path
+(g_1 at theta_i, g_{M+1} at theta_i*), the agent's ascent direction is
+
+- ``paper``    (Eq. 11 with 15-16): -grad J_r + lambda_i (beta / M) sum_{k<=M} g_k
+- ``released`` (authors' code):     -grad J_r + lambda_i g_1, then theta_i -= min(0.2 lambda_i, 2)(theta_i* - theta_i)
+- ``danskin``  (first order exact): -grad J_r + lambda_i (g_1 - g_{M+1})
+- ``none``     (no meta term):      -grad J_r + lambda_i g_1
+"""
+
+
+@dataclass(frozen=True)
+class RunSpec:
+    """The settings of one training run. Runs that differ only in these fields share one batch.
+
+    Attributes:
+        epsilon: allowed per-step regret.
+        lambda0: initial Lagrange multiplier (both agents).
+        dual: update lambda after the warm-up (``False``: lambda stays at ``lambda0``, Figure 4 left).
+        adversarial: agents descend the planner's reward (``False``: independent learners, MARL).
+        meta: one of :data:`META_VARIANTS`.
+        beta: weight of the paper's meta term (Eq. 15).
+        seed: seeds the run's initial policies and all its sampling.
+    """
+
+    epsilon: float = 0.0
+    lambda0: float = 8.0
+    dual: bool = True
+    adversarial: bool = True
+    meta: str = "paper"
+    beta: float = 0.2
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        if self.meta not in META_VARIANTS:
+            raise ValueError(f"meta must be one of {META_VARIANTS}; got {self.meta!r}")
+        if not math.isfinite(self.epsilon):
+            raise ValueError(f"epsilon must be finite; got {self.epsilon}")
+        if not (self.lambda0 >= 0 and math.isfinite(self.lambda0)):
+            raise ValueError(f"lambda0 must be a finite number >= 0; got {self.lambda0}")
+        if not (self.beta >= 0 and math.isfinite(self.beta)):
+            raise ValueError(f"beta must be a finite number >= 0; got {self.beta}")
+
+
+def marl_run(seed: int) -> RunSpec:
+    """Independent policy-gradient learners on their own rewards (the paper's MARL baseline)."""
+    return RunSpec(lambda0=1.0, dual=False, adversarial=False, meta="none", seed=seed)
+
+
+@dataclass(frozen=True)
+class SearchConfig:
+    """Settings shared by every run of a batch (the paper's Algorithm 2 inputs)."""
+
+    n_iters: int = 600  # n_train: iterations, each one agent update
+    warmup_iters: int = 100  # k: iterations with lambda fixed at lambda0 and no meta term
+    n_episodes: int = 32  # episodes per batch and run
+    lr: float = 0.05  # agents' Adam step size (logits)
+    adam_betas: tuple[float, float] = (0.9, 0.999)
+    rho: float = 0.05  # trust-region radius (mean KL per decision)
+    n_inner: int = 2  # TRPO steps of the deviation search
+    dual_lr: float = 0.5  # alpha_lambda
+    lambda_max: float = 100.0
+    init_scale: float = 0.1  # standard deviation of the initial logits
+
+    def __post_init__(self) -> None:
+        positive_ints = ("n_iters", "n_episodes", "n_inner")
+        for name in positive_ints:
+            value = getattr(self, name)
+            if not isinstance(value, int) or value < 1:
+                raise ValueError(f"{name} must be a positive integer; got {value!r}")
+        if self.n_episodes < 2:
+            raise ValueError("n_episodes must be at least 2 (the baseline leaves one episode out)")
+        if not isinstance(self.warmup_iters, int) or not 0 <= self.warmup_iters <= self.n_iters:
+            raise ValueError(f"warmup_iters must be an integer in 0..n_iters={self.n_iters}; got {self.warmup_iters!r}")
+        for name in ("lr", "rho", "dual_lr", "lambda_max", "init_scale"):
+            value = getattr(self, name)
+            if not (math.isfinite(value) and value >= 0):
+                raise ValueError(f"{name} must be a finite number >= 0; got {value!r}")
+        if self.rho == 0:
+            raise ValueError("rho must be > 0")
+
+
+@dataclass
+class SearchHistory:
+    """Per-iteration records of a batch of runs (``T`` iterations so far, ``B`` runs).
+
+    ``sampled (T, B, 3)`` mean per-step rewards of B_0 (planner, agent 1, agent 2); ``exact (T, B, 3)``
+    the same, computed exactly; ``regret_estimate (T, B, 2)`` R_hat; ``lambdas (T, B, 2)`` after the
+    iteration's dual step.
+    """
+
+    sampled: list[torch.Tensor] = field(default_factory=list)
+    exact: list[torch.Tensor] = field(default_factory=list)
+    regret_estimate: list[torch.Tensor] = field(default_factory=list)
+    lambdas: list[torch.Tensor] = field(default_factory=list)
+
+    def stacked(self) -> dict[str, torch.Tensor]:
+        return {name: torch.stack(values) for name, values in asdict(self).items()}
+
+
+@dataclass
+class SearchState:
+    """Everything needed to continue a batch of runs: policies, multipliers, generators, history."""
+
+    iteration: int
+    logits: torch.Tensor  # (B, 2, S, A)
+    lambdas: torch.Tensor  # (B, 2)
+    generators: list[torch.Generator]
+    history: SearchHistory
+    adam_m: torch.Tensor  # Adam's first and second moment estimates, like logits
+    adam_v: torch.Tensor
+
+    def to_dict(self) -> dict:
+        return {
+            "iteration": self.iteration,
+            "logits": self.logits,
+            "lambdas": self.lambdas,
+            "generator_states": [g.get_state() for g in self.generators],
+            "history": asdict(self.history),
+            "adam_m": self.adam_m,
+            "adam_v": self.adam_v,
+        }
+
+    @classmethod
+    def from_dict(cls, saved: dict) -> SearchState:
+        generators = []
+        for state in saved["generator_states"]:
+            g = torch.Generator()
+            g.set_state(state)
+            generators.append(g)
+        history = SearchHistory(**saved["history"])
+        return cls(saved["iteration"], saved["logits"], saved["lambdas"], generators, history,
+                   saved["adam_m"], saved["adam_v"])
+
+
+def initial_state(game: BimatrixGame, runs: Sequence[RunSpec], config: SearchConfig) -> SearchState:
+    generators = [torch.Generator().manual_seed(run.seed) for run in runs]
+    shape = (2, game.n_states, 3)
+    logits = torch.stack([config.init_scale * torch.randn(shape, generator=g) for g in generators])
+    lambdas = torch.tensor([[run.lambda0] * 2 for run in runs], dtype=logits.dtype)
+    zeros = torch.zeros_like(logits)
+    return SearchState(0, logits, lambdas, generators, SearchHistory(), zeros, zeros.clone())
+
+
+def agent_adv_search(
+    game: BimatrixGame,
+    runs: Sequence[RunSpec],
+    config: SearchConfig,
+    checkpoint: str | os.PathLike | None = None,
+    checkpoint_every: int = 100,
+    progress: bool = True,
+) -> SearchState:
+    """Train every run in ``runs`` for ``config.n_iters`` iterations, all in one batch.
+
+    With ``checkpoint`` set, the state is written there atomically every ``checkpoint_every``
+    iterations and on Ctrl-C, and a later call with the same arguments resumes from it.
+    """
+    if not runs:
+        raise ValueError("runs must not be empty")
+    state = initial_state(game, runs, config)
+    fingerprint = {"runs": [asdict(r) for r in runs], "config": asdict(config), "horizon": game.horizon,
+                   "payoffs": game.payoffs.tolist()}
+    if checkpoint is not None and Path(checkpoint).exists():
+        saved = torch.load(checkpoint, weights_only=False)
+        if saved["fingerprint"] != fingerprint:
+            raise ValueError(f"checkpoint {checkpoint} was written for other settings; delete it or pick another path")
+        state = SearchState.from_dict(saved["state"])
+
+    def save() -> None:
+        if checkpoint is not None:
+            atomic_save({"fingerprint": fingerprint, "state": state.to_dict()}, checkpoint)
+
+    settings = _RunTensors.build(runs, state.logits.dtype)
+    bar = tqdm(total=config.n_iters, initial=state.iteration, disable=not progress, desc="Agent-Adv-Search")
+    try:
+        while state.iteration < config.n_iters:
+            _iterate(game, config, settings, state)
+            state.iteration += 1
+            bar.update()
+            if checkpoint is not None and state.iteration % checkpoint_every == 0:
+                save()
+    except KeyboardInterrupt:
+        save()
+        raise
+    finally:
+        bar.close()
+    save()
+    return state
+
+
+@dataclass(frozen=True)
+class _RunTensors:
+    """Per-run settings as ``(B,)`` tensors."""
+
+    epsilon: torch.Tensor
+    dual: torch.Tensor
+    planner_weight: torch.Tensor
+    beta: torch.Tensor
+    meta: torch.Tensor  # index into META_VARIANTS
+
+    @classmethod
+    def build(cls, runs: Sequence[RunSpec], dtype: torch.dtype) -> _RunTensors:
+        return cls(
+            torch.tensor([r.epsilon for r in runs], dtype=dtype),
+            torch.tensor([r.dual for r in runs]),
+            torch.tensor([1.0 if r.adversarial else 0.0 for r in runs], dtype=dtype),
+            torch.tensor([r.beta for r in runs], dtype=dtype),
+            torch.tensor([META_VARIANTS.index(r.meta) for r in runs]),
+        )
+
+
+def _iterate(game: BimatrixGame, config: SearchConfig, runs: _RunTensors, state: SearchState) -> None:
+    """One iteration of Algorithm 2 for every run; updates ``state`` in place."""
+    theta, lambdas = state.logits, state.lambdas
+    n_runs, n_agents, n_states, n_actions = theta.shape
+    warm = state.iteration < config.warmup_iters
+
+    # 1. batch B_0 under the current policies
+    noise = sample_noise(state.generators, config.n_episodes, game.horizon, n_states, n_agents)
+    batch0 = rollout(game, theta, noise)
+    mu0 = batch0.mean_rewards()  # (B, 3)
+    grads0 = policy_gradients(batch0, theta)  # (B, K, N, S, A)
+    agents = torch.arange(n_agents)
+    grad_planner = grads0[:, 0]  # d J_r / d theta_i, (B, N, S, A)
+    g_first = grads0[:, 1 + agents, agents]  # d J_i / d theta_i, (B, N, S, A)
+
+    # 2. deviation search, all agents at once: run index d = i * B + b deviates agent i of run b
+    deviation = _deviation_search(game, config, theta, batch0, noise)
+    mu_dev = deviation.final_rewards.view(n_agents, n_runs, -1)  # (N, B, 3)
+
+    # 3. regret estimate from fresh batches: R_hat_i = mu_{n_inner, i} - mu_{0, i}
+    regret_hat = torch.stack([mu_dev[i, :, 1 + i] - mu0[:, 1 + i] for i in range(n_agents)], dim=1)  # (B, N)
+
+    # 4. descent direction of L for each agent (Eq. 11), ascent form; see META_VARIANTS
+    lam = lambdas[:, :, None, None]
+    g_path = deviation.path_grads.view(config.n_inner + 1, n_agents, n_runs, n_states, n_actions).transpose(1, 2)
+    theta_star = deviation.logits.view(n_agents, n_runs, n_states, n_actions).transpose(0, 1)
+    beta = runs.beta[:, None, None, None]
+    meta_terms = torch.stack([
+        lam * beta / config.n_inner * g_path[: config.n_inner].sum(0),  # paper
+        lam * g_first,  # released (its displacement term is added below)
+        lam * (g_first - g_path[config.n_inner]),  # danskin
+        lam * g_first,  # none
+    ])  # (4, B, N, S, A)
+    meta = torch.where(torch.tensor(warm), torch.full_like(runs.meta, META_VARIANTS.index("none")), runs.meta)
+    own_term = meta_terms[meta, torch.arange(n_runs)]
+    direction = -runs.planner_weight[:, None, None, None] * grad_planner + own_term
+    new_theta = theta + _adam_step(state, direction, config)
+    released = (meta == META_VARIANTS.index("released"))[:, None, None, None]
+    pull = torch.clamp(0.2 * lam, max=2.0) * (theta_star - theta)
+    new_theta = torch.where(released, new_theta - pull, new_theta)
+
+    # 5. projected dual ascent on lambda (Eq. 12, sign corrected), after the warm-up
+    if not warm:
+        stepped = (lambdas + config.dual_lr * (regret_hat - runs.epsilon[:, None])).clamp(0.0, config.lambda_max)
+        lambdas = torch.where(runs.dual[:, None], stepped, lambdas)
+
+    _check_finite(new_theta, lambdas, state.iteration)
+    state.logits, state.lambdas = new_theta, lambdas
+    state.history.sampled.append(mu0)
+    state.history.exact.append(exact_returns(game, theta))
+    state.history.regret_estimate.append(regret_hat)
+    state.history.lambdas.append(lambdas)
+
+
+@dataclass(frozen=True)
+class _Deviation:
+    logits: torch.Tensor  # (N*B, S, A) final deviating policies theta_i*
+    path_grads: torch.Tensor  # (n_inner + 1, N*B, S, A) g_1 .. g_{M+1}
+    final_rewards: torch.Tensor  # (N*B, 3) mean rewards of the last fresh batch
+
+
+def _deviation_search(
+    game: BimatrixGame, config: SearchConfig, theta: torch.Tensor, batch0: Rollouts, noise
+) -> _Deviation:
+    """``n_inner`` trust-region steps per agent on its own return, the others frozen (Alg. 2 inner loop).
+
+    Every step's KL (under the states of the batch it learns from) is at most ``rho / n_inner`` and the
+    KL from the starting policy (under B_0's states) at most ``rho``. Batches reuse B_0's noise.
+    """
+    n_runs, n_agents, n_states, n_actions = theta.shape
+    agent_of = torch.arange(n_agents).repeat_interleave(n_runs)  # (N*B,)
+    rows = torch.arange(n_agents * n_runs)
+    joint = theta.repeat(n_agents, 1, 1, 1)  # (N*B, N, S, A)
+    start = joint[rows, agent_of]  # (N*B, S, A)
+    start_weights = batch0.state_frequencies(n_states).repeat(n_agents, 1)
+    batch = Rollouts(*(x.repeat(n_agents, *[1] * (x.ndim - 1)) for x in (batch0.states, batch0.actions, batch0.rewards)))
+    dev_noise = noise.repeat(n_agents)
+    step_kl = config.rho / config.n_inner
+    grads = []
+    current = start
+    for _ in range(config.n_inner):
+        grads.append(policy_gradients(batch, joint)[rows, 1 + agent_of, agent_of])
+        weights = batch.state_frequencies(n_states)
+        coef = surrogate_coefficients(batch, joint, 1 + agent_of)
+        base = (coef * torch.softmax(current, -1)).sum((-1, -2))
+
+        def feasible(flat: torch.Tensor, weights=weights, before=current) -> torch.Tensor:
+            cand = flat.view_as(before)
+            within_step = mean_kl(weights, before, cand) <= step_kl * (1 + 1e-9)
+            within_region = mean_kl(start_weights, start, cand) <= config.rho * (1 + 1e-9)
+            return within_step & within_region
+
+        result = trust_region_step(
+            current.flatten(1),
+            grads[-1].flatten(1),
+            fvp=lambda v, w=weights, c=current: fisher_vector_product(w, c, v.view_as(c)).flatten(1),
+            natural_direction=lambda g, w=weights, c=current: natural_gradient(w, c, g.view_as(c)).flatten(1),
+            surrogate_gain=lambda flat, coef=coef, base=base: (coef * torch.softmax(flat.view_as(coef), -1)).sum((-1, -2)) - base,
+            is_feasible=feasible,
+            max_kl=step_kl,
+        )
+        current = result.params.view_as(current)
+        joint = joint.clone()
+        joint[rows, agent_of] = current
+        batch = rollout(game, joint, dev_noise)
+    grads.append(policy_gradients(batch, joint)[rows, 1 + agent_of, agent_of])
+    return _Deviation(current, torch.stack(grads), batch.mean_rewards())
+
+
+def _adam_step(state: SearchState, direction: torch.Tensor, config: SearchConfig) -> torch.Tensor:
+    """Adam's ascent step along ``direction``; its moments are elementwise, so runs stay independent."""
+    b1, b2 = config.adam_betas
+    state.adam_m = b1 * state.adam_m + (1 - b1) * direction
+    state.adam_v = b2 * state.adam_v + (1 - b2) * direction**2
+    t = state.iteration + 1
+    m_hat = state.adam_m / (1 - b1**t)
+    v_hat = state.adam_v / (1 - b2**t)
+    return config.lr * m_hat / (v_hat.sqrt() + 1e-8)
+
+
+def _check_finite(theta: torch.Tensor, lambdas: torch.Tensor, iteration: int) -> None:
+    bad_theta = ~torch.isfinite(theta).flatten(1).all(1)
+    bad_lambda = ~torch.isfinite(lambdas).all(1)
+    bad = (bad_theta | bad_lambda).nonzero().flatten().tolist()
+    if bad:
+        what = "policy logits" if bad_theta.any() else "Lagrange multipliers"
+        raise FloatingPointError(f"Agent-Adv-Search diverged at iteration {iteration}: {what} of run(s) {bad} are not finite")

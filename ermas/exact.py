@@ -1,0 +1,250 @@
+"""Exact evaluation of tabular policies in the repeated bimatrix game (no sampling).
+
+Everything is differentiable with autograd and batched over runs. It is the oracle for tests and
+reports the true regret next to ERMAS's sampled estimate.
+
+- :func:`exact_returns`: every player's per-step average return ``J_k``.
+- :func:`best_response_value`: the best any policy of one agent can do against the others
+  (backward induction over the horizon; the optimum over all, even time-dependent, policies).
+- :func:`regret`: ``best_response_value - J_i`` (the epsilon of the paper's Eq. 6).
+- :func:`trust_region_best_response`: the best deviation within ``KL(pi_i || pi_i') <= rho``
+  (the paper's Eq. 13-14), found by exact-gradient optimisation of the Lagrangian, and
+  :func:`trust_region_regret`, whose gradient follows from the envelope theorem.
+
+Shapes: ``logits (B, N, S, A)``; returns ``(B, K)`` with ``K = N + 1`` players, planner first.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+from ermas.games.bimatrix import BimatrixGame
+from ermas.tabular import mean_kl
+
+Tensor = torch.Tensor
+
+
+def joint_transition(game: BimatrixGame, probs: Tensor) -> Tensor:
+    """``(B, S, S)`` state-transition matrix when both agents play ``probs (B, 2, S, A)``."""
+    joint = probs[:, 0, :, :, None] * probs[:, 1, :, None, :]  # (B, S, A1, A2)
+    n_runs, n_states = probs.shape[0], probs.shape[2]
+    target = game.next_state.reshape(1, n_states, -1).expand(n_runs, -1, -1)
+    out = torch.zeros(n_runs, n_states, n_states, dtype=probs.dtype)
+    return out.scatter_add(2, target, joint.reshape(n_runs, n_states, -1))
+
+
+def state_distributions(game: BimatrixGame, probs: Tensor) -> Tensor:
+    """``(B, H + 1, S)`` distribution of the state at steps ``0..H``, starting uniformly."""
+    transition = joint_transition(game, probs)
+    d = torch.full((probs.shape[0], game.n_states), 1.0 / game.n_states, dtype=probs.dtype)
+    out = [d]
+    for _ in range(game.horizon):
+        d = torch.einsum("bs,bst->bt", d, transition)
+        out.append(d)
+    return torch.stack(out, dim=1)
+
+
+def exact_returns(game: BimatrixGame, logits: Tensor) -> Tensor:
+    """``(B, 3)`` per-step average return of (planner, agent 1, agent 2); rewards are paid on arrival."""
+    dists = state_distributions(game, torch.softmax(logits, dim=-1))
+    return dists[:, 1:].mean(dim=1) @ game.state_payoffs
+
+
+def visitation(game: BimatrixGame, logits: Tensor) -> Tensor:
+    """``(B, S)`` fraction of decisions taken in each state (the exact counterpart of a batch's)."""
+    return state_distributions(game, torch.softmax(logits, dim=-1))[:, :-1].mean(dim=1)
+
+
+def best_response_value(game: BimatrixGame, logits: Tensor, agent: int) -> Tensor:
+    """``(B,)`` per-step return of ``agent``'s (0 or 1) best response to the other agent's policy."""
+    probs = torch.softmax(logits, dim=-1)
+    other = probs[:, 1 - agent]  # (B, S, A)
+    reward = game.state_payoffs[:, 1 + agent]  # (S,)
+    next_state = game.next_state if agent == 0 else game.next_state.transpose(1, 2)  # (S, own, other)
+    value = torch.zeros(probs.shape[0], game.n_states, dtype=probs.dtype)
+    for _ in range(game.horizon):
+        arrive = reward[next_state] + value[:, next_state]  # (B, S, own, other)
+        q = (arrive * other[:, :, None, :]).sum(-1)  # (B, S, own)
+        value = q.max(dim=-1).values
+    return value.mean(dim=-1) / game.horizon
+
+
+def regret(game: BimatrixGame, logits: Tensor) -> Tensor:
+    """``(B, 2)`` each agent's unrestricted per-step regret (gain of its best unilateral deviation)."""
+    returns = exact_returns(game, logits)
+    best = torch.stack([best_response_value(game, logits, i) for i in range(2)], dim=1)
+    return best - returns[:, 1:]
+
+
+@dataclass(frozen=True)
+class TrustRegionBestResponse:
+    """The best deviation of one agent inside its trust region, for each run.
+
+    ``value (B,)`` its per-step return, ``logits (B, S, A)`` the deviating policy, ``multiplier (B,)``
+    the KL multiplier ``nu`` of the Lagrangian it maximises, ``kl (B,)`` its weighted KL from the
+    current policy, ``weights (B, S)`` the state weights of that KL (the current visitation).
+    """
+
+    value: Tensor
+    logits: Tensor
+    multiplier: Tensor
+    kl: Tensor
+    weights: Tensor
+
+
+def _with_agent(logits: Tensor, agent: int, own: Tensor) -> Tensor:
+    """Broadcast ``logits (B, N, S, A)`` against ``own (B, G, S, A)`` and put ``own`` in slot ``agent``."""
+    expanded = logits[:, None].expand(-1, own.shape[1], -1, -1, -1)
+    parts = [own if n == agent else expanded[:, :, n] for n in range(logits.shape[1])]
+    return torch.stack(parts, dim=2)
+
+
+def trust_region_best_response(
+    game: BimatrixGame, logits: Tensor, agent: int, rho: float, steps: int = 150, grid: int = 16,
+    refinements: int = 1,
+) -> TrustRegionBestResponse:
+    """Maximise ``J_agent(pi', pi_-agent)`` subject to ``KL_w(pi_agent || pi') <= rho``.
+
+    For a grid of multipliers ``nu`` (searched in parallel) the Lagrangian ``J - nu * KL`` is
+    maximised from the current policy by Adam on exact gradients; the best point that meets the
+    bound is kept, then a second, finer grid between the two multipliers that bracket the bound
+    sharpens it. ``w`` is the current joint policy's state visitation, held fixed. The returns are
+    not concave in the policy, so this is the best deviation reachable from the current policy.
+    """
+    logits = logits.detach()
+    n_runs = logits.shape[0]
+    weights = visitation(game, logits)
+    own = logits[:, agent]
+    log_nu = torch.linspace(-3.0, 5.0, grid, dtype=logits.dtype).expand(n_runs, -1)
+    best = _feasible_optimum(game, logits, agent, rho, weights, log_nu, own, steps)
+    for _ in range(refinements):
+        lower = (best.log_nu - 8.0 / (grid - 1)).clamp_min(-6.0)
+        frac = torch.linspace(0.0, 1.0, grid, dtype=logits.dtype)
+        log_nu = lower[:, None] + frac[None, :] * (best.log_nu - lower)[:, None]
+        refined = _feasible_optimum(game, logits, agent, rho, weights, log_nu, best.logits, steps)
+        better = refined.value > best.value
+        best = _Candidate(
+            torch.where(better, refined.value, best.value),
+            torch.where(better[:, None, None], refined.logits, best.logits),
+            torch.where(better, refined.log_nu, best.log_nu),
+            torch.where(better, refined.kl, best.kl),
+        )
+    multiplier = torch.where(best.kl > 0, best.log_nu.exp(), torch.zeros_like(best.kl))
+    return TrustRegionBestResponse(best.value, best.logits, multiplier, best.kl, weights)
+
+
+@dataclass(frozen=True)
+class _Candidate:
+    value: Tensor
+    logits: Tensor
+    log_nu: Tensor
+    kl: Tensor
+
+
+def _agent_mdp(game: BimatrixGame, logits: Tensor, agent: int) -> Tensor:
+    """``(B, S, A, S)``: where ``agent``'s own action leads while the other agent plays its policy."""
+    other = torch.softmax(logits[:, 1 - agent], dim=-1)  # (B, S, A_other)
+    next_state = game.next_state if agent == 0 else game.next_state.transpose(1, 2)  # (S, own, other)
+    onehot = torch.nn.functional.one_hot(next_state, game.n_states).to(other.dtype)  # (S, own, other, S')
+    return torch.einsum("bso,saot->bsat", other, onehot)
+
+
+def _deviation_returns(game: BimatrixGame, mdp: Tensor, dev_logits: Tensor, agent: int) -> Tensor:
+    """``(B, G)`` per-step return of ``agent`` playing ``dev_logits (B, G, S, A)`` in its ``mdp``."""
+    return _deviation_value_and_grad(game, mdp, dev_logits, agent, with_grad=False)[0]
+
+
+def _deviation_value_and_grad(
+    game: BimatrixGame, mdp: Tensor, dev_logits: Tensor, agent: int, with_grad: bool = True
+) -> tuple[Tensor, Tensor | None]:
+    """Return and its exact gradient with respect to ``dev_logits``, without autograd.
+
+    Forward: state distributions ``d_t``. Backward: ``Q_t(s, a) = sum_s' P(s' | s, a) (r(s') +
+    V_{t+1}(s'))``. Then ``dJ / dpi(a | s) = sum_t d_t(s) Q_t(s, a) / H`` (policy gradient theorem
+    for a stationary policy over a finite horizon), chained through the softmax.
+    """
+    probs = torch.softmax(dev_logits, dim=-1)
+    step = torch.einsum("bgsa,bsat->bgst", probs, mdp)  # (B, G, S, S')
+    reward = game.state_payoffs[:, 1 + agent]
+    d = torch.full(probs.shape[:3], 1.0 / game.n_states, dtype=probs.dtype)
+    dists = []
+    for _ in range(game.horizon):
+        dists.append(d)
+        d = (d[..., None, :] @ step)[..., 0, :]
+    value = (torch.stack(dists[1:] + [d], 0) @ reward).sum(0) / game.horizon
+    if not with_grad:
+        return value, None
+    arrive_reward = mdp @ reward  # (B, S, A)
+    v_next = torch.zeros_like(d)
+    grad_probs = torch.zeros_like(probs)
+    for t in reversed(range(game.horizon)):
+        q = arrive_reward[:, None] + (mdp[:, None] @ v_next[..., None, :, None])[..., 0]  # (B, G, S, A)
+        grad_probs = grad_probs + dists[t][..., None] * q
+        v_next = (probs * q).sum(-1)
+    grad_probs = grad_probs / game.horizon
+    grad_logits = probs * (grad_probs - (probs * grad_probs).sum(-1, keepdim=True))
+    return value, grad_logits
+
+
+def _feasible_optimum(
+    game: BimatrixGame,
+    logits: Tensor,
+    agent: int,
+    rho: float,
+    weights: Tensor,
+    log_nu: Tensor,
+    start: Tensor,
+    steps: int,
+) -> _Candidate:
+    n_runs, n_grid = log_nu.shape
+    nu = log_nu.exp()
+    mdp = _agent_mdp(game, logits, agent)
+    current = logits[:, agent][:, None]
+    dev = start[:, None].expand(-1, n_grid, -1, -1).clone()
+    dev.grad = torch.zeros_like(dev)
+    opt = torch.optim.Adam([dev], lr=0.1, maximize=True)
+    current_probs = torch.softmax(current, dim=-1)
+    for _ in range(steps):
+        _, grad = _deviation_value_and_grad(game, mdp, dev, agent)
+        # d KL_w(pi || pi') / d logits' = w(s) (pi' - pi)
+        grad_kl = weights[:, None, :, None] * (torch.softmax(dev, dim=-1) - current_probs)
+        dev.grad = grad - nu[..., None, None] * grad_kl
+        opt.step()
+    with torch.no_grad():
+        value = _deviation_returns(game, mdp, dev, agent)
+        kl = mean_kl(weights[:, None], current, dev)
+        masked = torch.where(kl <= rho, value, torch.full_like(value, -torch.inf))
+        pick = masked.argmax(dim=1)
+        rows = torch.arange(n_runs)
+        chosen_value = masked[rows, pick]
+        # the current policy (KL = 0) is always feasible: never report less than it
+        at_start = _deviation_returns(game, mdp, current, agent)[:, 0]
+        keep_start = ~(chosen_value > at_start)
+        return _Candidate(
+            torch.where(keep_start, at_start, chosen_value),
+            torch.where(keep_start[:, None, None], logits[:, agent], dev[rows, pick].detach()),
+            torch.where(keep_start, log_nu[:, -1], log_nu[rows, pick]),
+            torch.where(keep_start, torch.zeros_like(chosen_value), kl[rows, pick]),
+        )
+
+
+def trust_region_regret(game: BimatrixGame, logits: Tensor, rho: float, steps: int = 150) -> Tensor:
+    """``(B, 2)`` each agent's regret inside its KL trust region of radius ``rho`` (paper Eq. 13-14).
+
+    The value is exact up to the optimiser's tolerance. Its gradient with respect to ``logits`` is
+    the envelope-theorem gradient of the constrained maximum: at the optimum ``pi'*`` with multiplier
+    ``nu*``, ``d/dtheta max = d/dtheta [J_i(pi'*, pi_-i) - nu* KL_w(pi_i || pi'*)]`` with ``pi'*``,
+    ``nu*`` and ``w`` held fixed.
+    """
+    returns = exact_returns(game, logits)
+    out = []
+    for agent in range(2):
+        br = trust_region_best_response(game, logits, agent, rho, steps=steps)
+        deviated = _with_agent(logits, agent, br.logits[:, None])[:, 0]
+        dev_value = exact_returns(game, deviated)[:, 1 + agent]
+        penalty = br.multiplier * (mean_kl(br.weights, logits[:, agent], br.logits) - rho)
+        # the penalty adds its gradient (the envelope term) but not its value
+        out.append(dev_value - returns[:, 1 + agent] - (penalty - penalty.detach()))
+    return torch.stack(out, dim=1)

@@ -1,0 +1,98 @@
+"""The repeated bimatrix game of the paper's section 5.1, vectorised over a batch of games.
+
+Two agents walk on an ``n x n`` grid (the paper uses 4 x 4). Agent 1 moves the row, agent 2 the
+column; each picks STAY / UP / DOWN, which changes its coordinate by 0 / +1 / -1, clipped to the
+grid. After both move, every player (agent 1, agent 2 and the passive planner) is paid by the cell
+the pair lands on. Episodes start in a uniformly random cell and last ``horizon`` steps.
+
+States are flattened cells ``s = row * n + col``. Everything here is a lookup table, so a step of a
+whole batch of games is two gathers.
+
+Player order in every reward tensor: ``0`` = planner, ``1`` = agent 1 (rows), ``2`` = agent 2 (cols).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import cached_property
+
+import torch
+
+STAY, UP, DOWN = 0, 1, 2
+MOVES = (0, +1, -1)  # coordinate change for STAY, UP, DOWN
+N_ACTIONS = 3
+N_AGENTS = 2
+PLANNER = 0
+
+
+@dataclass(frozen=True)
+class BimatrixGame:
+    """A repeated bimatrix game on an ``n x n`` grid.
+
+    Attributes:
+        payoffs: ``(3, n, n)`` float64 tensor, rewards of (planner, agent 1, agent 2) per cell.
+        horizon: number of steps per episode (each step pays every player once).
+    """
+
+    payoffs: torch.Tensor
+    horizon: int
+
+    def __post_init__(self) -> None:
+        p = self.payoffs
+        if p.ndim != 3 or p.shape[0] != 3 or p.shape[1] != p.shape[2]:
+            raise ValueError(f"payoffs must have shape (3, n, n); got {tuple(p.shape)}")
+        if not torch.isfinite(p).all():
+            raise ValueError("payoffs contain NaN or inf")
+        if not isinstance(self.horizon, int) or self.horizon < 1:
+            raise ValueError(f"horizon must be a positive integer; got {self.horizon!r}")
+
+    @property
+    def size(self) -> int:
+        """Grid side length ``n``."""
+        return self.payoffs.shape[1]
+
+    @property
+    def n_states(self) -> int:
+        return self.size**2
+
+    @cached_property
+    def state_payoffs(self) -> torch.Tensor:
+        """``(S, 3)`` rewards of (planner, agent 1, agent 2) for landing in each flattened cell."""
+        return self.payoffs.reshape(3, -1).T.to(torch.get_default_dtype()).contiguous()
+
+    @cached_property
+    def next_state(self) -> torch.Tensor:
+        """``(S, A, A)`` long tensor: the cell reached from ``s`` when agents play ``(a1, a2)``."""
+        return _transition_table(self.size)
+
+    def step(
+        self, states: torch.Tensor, actions: torch.Tensor, validate: bool = True
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Advance a batch of games by one step.
+
+        Args:
+            states: long tensor of any shape ``X`` with flattened cells.
+            actions: long tensor of shape ``X + (2,)`` with each agent's action in ``{0, 1, 2}``.
+            validate: check shapes and ranges first (rollouts of sampled actions skip it).
+
+        Returns:
+            ``(next_states, rewards)`` with shapes ``X`` and ``X + (3,)`` (planner, agent 1, agent 2).
+        """
+        if validate:
+            if actions.shape != states.shape + (N_AGENTS,):
+                raise ValueError(f"actions must have shape {tuple(states.shape) + (2,)}; got {tuple(actions.shape)}")
+            if actions.numel() and (actions.min() < 0 or actions.max() >= N_ACTIONS):
+                raise ValueError(f"actions must lie in 0..{N_ACTIONS - 1} (stay, up, down)")
+            if states.numel() and (states.min() < 0 or states.max() >= self.n_states):
+                raise ValueError(f"states must lie in 0..{self.n_states - 1}")
+        next_states = self.next_state[states, actions[..., 0], actions[..., 1]]
+        return next_states, self.state_payoffs[next_states]
+
+
+def _transition_table(n: int) -> torch.Tensor:
+    moves = torch.tensor(MOVES)
+    rows = torch.arange(n).repeat_interleave(n)  # (S,)
+    cols = torch.arange(n).repeat(n)
+    new_rows = (rows[:, None] + moves[None, :]).clamp(0, n - 1)  # (S, A)
+    new_cols = (cols[:, None] + moves[None, :]).clamp(0, n - 1)
+    return new_rows[:, :, None] * n + new_cols[:, None, :]  # (S, A1, A2)
