@@ -111,6 +111,7 @@ class SearchConfig:
     adam_betas: tuple[float, float] = (0.9, 0.999)
     rho: float = 0.05  # trust-region radius (mean KL per decision)
     n_inner: int = 2  # TRPO steps of the deviation search
+    entropy_coef: float = 0.0  # weight of the agents' policy-entropy bonus (keeps them exploring)
     dual_lr: float = 0.5  # alpha_lambda
     lambda_max: float = 100.0
     init_scale: float = 0.1  # standard deviation of the initial logits
@@ -125,7 +126,7 @@ class SearchConfig:
             raise ValueError("n_episodes must be at least 2 (the baseline leaves one episode out)")
         if not isinstance(self.warmup_iters, int) or not 0 <= self.warmup_iters <= self.n_iters:
             raise ValueError(f"warmup_iters must be an integer in 0..n_iters={self.n_iters}; got {self.warmup_iters!r}")
-        for name in ("lr", "rho", "dual_lr", "lambda_max", "init_scale"):
+        for name in ("lr", "rho", "entropy_coef", "dual_lr", "lambda_max", "init_scale"):
             value = getattr(self, name)
             if not (math.isfinite(value) and value >= 0):
                 raise ValueError(f"{name} must be a finite number >= 0; got {value!r}")
@@ -182,8 +183,9 @@ class SearchState:
             g.set_state(state)
             generators.append(g)
         history = SearchHistory(**saved["history"])
-        return cls(saved["iteration"], saved["logits"], saved["lambdas"], generators, history,
-                   saved["adam_m"], saved["adam_v"])
+        return cls(
+            saved["iteration"], saved["logits"], saved["lambdas"], generators, history, saved["adam_m"], saved["adam_v"]
+        )
 
 
 def initial_state(game: BimatrixGame, runs: Sequence[RunSpec], config: SearchConfig) -> SearchState:
@@ -211,8 +213,12 @@ def agent_adv_search(
     if not runs:
         raise ValueError("runs must not be empty")
     state = initial_state(game, runs, config)
-    fingerprint = {"runs": [asdict(r) for r in runs], "config": asdict(config), "horizon": game.horizon,
-                   "payoffs": game.payoffs.tolist()}
+    fingerprint = {
+        "runs": [asdict(r) for r in runs],
+        "config": asdict(config),
+        "horizon": game.horizon,
+        "payoffs": game.payoffs.tolist(),
+    }
     if checkpoint is not None and Path(checkpoint).exists():
         saved = torch.load(checkpoint, weights_only=False)
         if saved["fingerprint"] != fingerprint:
@@ -289,15 +295,19 @@ def _iterate(game: BimatrixGame, config: SearchConfig, runs: _RunTensors, state:
     g_path = deviation.path_grads.view(config.n_inner + 1, n_agents, n_runs, n_states, n_actions).transpose(1, 2)
     theta_star = deviation.logits.view(n_agents, n_runs, n_states, n_actions).transpose(0, 1)
     beta = runs.beta[:, None, None, None]
-    meta_terms = torch.stack([
-        lam * beta / config.n_inner * g_path[: config.n_inner].sum(0),  # paper
-        lam * g_first,  # released (its displacement term is added below)
-        lam * (g_first - g_path[config.n_inner]),  # danskin
-        lam * g_first,  # none
-    ])  # (4, B, N, S, A)
+    meta_terms = torch.stack(
+        [
+            lam * beta / config.n_inner * g_path[: config.n_inner].sum(0),  # paper
+            lam * g_first,  # released (its displacement term is added below)
+            lam * (g_first - g_path[config.n_inner]),  # danskin
+            lam * g_first,  # none
+        ]
+    )  # (4, B, N, S, A)
     meta = torch.where(torch.tensor(warm), torch.full_like(runs.meta, META_VARIANTS.index("none")), runs.meta)
     own_term = meta_terms[meta, torch.arange(n_runs)]
     direction = -runs.planner_weight[:, None, None, None] * grad_planner + own_term
+    if config.entropy_coef > 0:
+        direction = direction + config.entropy_coef * _entropy_gradient(batch0.state_frequencies(n_states), theta)
     new_theta = theta + _adam_step(state, direction, config)
     released = (meta == META_VARIANTS.index("released"))[:, None, None, None]
     pull = torch.clamp(0.2 * lam, max=2.0) * (theta_star - theta)
@@ -320,7 +330,7 @@ def _iterate(game: BimatrixGame, config: SearchConfig, runs: _RunTensors, state:
 class _Deviation:
     logits: torch.Tensor  # (N*B, S, A) final deviating policies theta_i*
     path_grads: torch.Tensor  # (n_inner + 1, N*B, S, A) g_1 .. g_{M+1}
-    final_rewards: torch.Tensor  # (N*B, 3) mean rewards of the last fresh batch
+    final_rewards: torch.Tensor  # (N*B, 3) mean rewards of the last fresh batch B_M
 
 
 def _deviation_search(
@@ -337,7 +347,9 @@ def _deviation_search(
     joint = theta.repeat(n_agents, 1, 1, 1)  # (N*B, N, S, A)
     start = joint[rows, agent_of]  # (N*B, S, A)
     start_weights = batch0.state_frequencies(n_states).repeat(n_agents, 1)
-    batch = Rollouts(*(x.repeat(n_agents, *[1] * (x.ndim - 1)) for x in (batch0.states, batch0.actions, batch0.rewards)))
+    batch = Rollouts(
+        *(x.repeat(n_agents, *[1] * (x.ndim - 1)) for x in (batch0.states, batch0.actions, batch0.rewards))
+    )
     dev_noise = noise.repeat(n_agents)
     step_kl = config.rho / config.n_inner
     grads = []
@@ -359,7 +371,9 @@ def _deviation_search(
             grads[-1].flatten(1),
             fvp=lambda v, w=weights, c=current: fisher_vector_product(w, c, v.view_as(c)).flatten(1),
             natural_direction=lambda g, w=weights, c=current: natural_gradient(w, c, g.view_as(c)).flatten(1),
-            surrogate_gain=lambda flat, coef=coef, base=base: (coef * torch.softmax(flat.view_as(coef), -1)).sum((-1, -2)) - base,
+            surrogate_gain=lambda flat, coef=coef, base=base: (
+                (coef * torch.softmax(flat.view_as(coef), -1)).sum((-1, -2)) - base
+            ),
             is_feasible=feasible,
             max_kl=step_kl,
         )
@@ -369,6 +383,14 @@ def _deviation_search(
         batch = rollout(game, joint, dev_noise)
     grads.append(policy_gradients(batch, joint)[rows, 1 + agent_of, agent_of])
     return _Deviation(current, torch.stack(grads), batch.mean_rewards())
+
+
+def _entropy_gradient(weights: torch.Tensor, logits: torch.Tensor) -> torch.Tensor:
+    """``(B, N, S, A)`` gradient of ``sum_s w[s] H(pi(. | s))`` with respect to the logits."""
+    log_p = torch.log_softmax(logits, dim=-1)
+    p = log_p.exp()
+    grad = -p * (log_p - (p * log_p).sum(-1, keepdim=True))
+    return weights[:, None, :, None] * grad
 
 
 def _adam_step(state: SearchState, direction: torch.Tensor, config: SearchConfig) -> torch.Tensor:
@@ -388,4 +410,6 @@ def _check_finite(theta: torch.Tensor, lambdas: torch.Tensor, iteration: int) ->
     bad = (bad_theta | bad_lambda).nonzero().flatten().tolist()
     if bad:
         what = "policy logits" if bad_theta.any() else "Lagrange multipliers"
-        raise FloatingPointError(f"Agent-Adv-Search diverged at iteration {iteration}: {what} of run(s) {bad} are not finite")
+        raise FloatingPointError(
+            f"Agent-Adv-Search diverged at iteration {iteration}: {what} of run(s) {bad} are not finite"
+        )

@@ -102,7 +102,12 @@ def _with_agent(logits: Tensor, agent: int, own: Tensor) -> Tensor:
 
 
 def trust_region_best_response(
-    game: BimatrixGame, logits: Tensor, agent: int, rho: float, steps: int = 150, grid: int = 16,
+    game: BimatrixGame,
+    logits: Tensor,
+    agent: int,
+    rho: float,
+    steps: int = 150,
+    grid: int = 16,
     refinements: int = 1,
 ) -> TrustRegionBestResponse:
     """Maximise ``J_agent(pi', pi_-agent)`` subject to ``KL_w(pi_agent || pi') <= rho``.

@@ -1,0 +1,36 @@
+"""Claims of the paper checked against a run: each one PASS or FAIL with the numbers behind it."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import asdict, dataclass
+
+import pandas as pd
+
+from ermas.io import atomic_write_json
+
+
+@dataclass(frozen=True)
+class Claim:
+    """One statement of the paper and what a run measured for it."""
+
+    figure: str
+    statement: str  # what the paper says, in our words
+    test: str  # how this package checks it, with its tolerance
+    measured: str  # the numbers, rounded
+    passed: bool
+
+    @property
+    def verdict(self) -> str:
+        return "PASS" if self.passed else "FAIL"
+
+
+def claims_table(claims: list[Claim]) -> pd.DataFrame:
+    """A table with one row per claim, for display in a notebook."""
+    rows = [{"claim": c.statement, "check": c.test, "measured": c.measured, "verdict": c.verdict} for c in claims]
+    return pd.DataFrame(rows)
+
+
+def save_claims(claims: list[Claim], path: str | os.PathLike) -> None:
+    """Write the claims as JSON (atomically), for the book's reproduction report."""
+    atomic_write_json([asdict(c) | {"verdict": c.verdict} for c in claims], path)

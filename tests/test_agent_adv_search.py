@@ -1,0 +1,133 @@
+"""Agent-Adv-Search: dual updates, convergence of MARL, the effect of epsilon, resuming, bad input."""
+
+import pytest
+import torch
+
+from ermas.agent_adv_search import RunSpec, SearchConfig, agent_adv_search, marl_run
+from ermas.exact import regret, state_distributions
+from ermas.games.bimatrix import BimatrixGame
+from ermas.games.payoffs import load_payoffs
+
+QUICK = dict(lr=0.05, entropy_coef=0.02, dual_lr=2.0, rho=0.2, n_episodes=16)
+
+
+@pytest.fixture
+def game():
+    return BimatrixGame(torch.tensor(load_payoffs("default")), horizon=12)
+
+
+def test_lambda_rises_when_regret_exceeds_epsilon_and_never_goes_negative(game):
+    config = SearchConfig(n_iters=60, warmup_iters=10, **QUICK)
+    runs = [RunSpec(epsilon=-1.0, lambda0=1.0, seed=0), RunSpec(epsilon=1.0, lambda0=0.05, seed=0)]
+    history = agent_adv_search(game, runs, config, progress=False).history.stacked()
+    lambdas = history["lambdas"]  # (T, B, 2)
+    estimate = history["regret_estimate"]
+    after = slice(config.warmup_iters, None)
+    # epsilon = -1 lies below any regret: lambda moves by dual_lr * (R_hat + 1) > 0 every iteration
+    rises = lambdas[after][1:, 0] - lambdas[after][:-1, 0]
+    torch.testing.assert_close(rises, config.dual_lr * (estimate[after][1:, 0] + 1.0))
+    assert (rises > 0).all()
+    # epsilon = 1 lies above any per-step regret: lambda falls to 0 and is clipped there
+    assert (lambdas >= 0).all()
+    assert (lambdas[-1, 1] == 0).all()
+    # during the warm-up lambda stays at lambda0
+    assert (lambdas[: config.warmup_iters, 0] == 1.0).all()
+
+
+def test_marl_converges_to_the_nash_equilibrium(game):
+    config = SearchConfig(n_iters=400, warmup_iters=0, **QUICK)
+    state = agent_adv_search(game, [marl_run(s) for s in range(3)], config, progress=False)
+    final = state_distributions(game, torch.softmax(state.logits, -1))[:, -1]
+    assert (final[:, 0] > 0.9).all()  # the equilibrium is the cell (0, 0)
+    assert (regret(game, state.logits) < 0.02).all()
+
+
+def test_planner_reward_falls_as_epsilon_grows(game):
+    config = SearchConfig(n_iters=500, warmup_iters=100, **QUICK)
+    runs = [RunSpec(epsilon=eps, seed=s) for eps in (-0.05, 0.2) for s in range(2)]
+    history = agent_adv_search(game, runs, config, progress=False).history.stacked()
+    planner = history["exact"][-50:, :, 0].mean(0)
+    tight, loose = planner[:2], planner[2:]
+    assert tight.min() > loose.max() + 0.2
+
+
+@pytest.mark.parametrize("meta", ["paper", "released", "danskin", "none"])
+def test_every_meta_variant_runs_and_is_reproducible(game, meta):
+    config = SearchConfig(n_iters=15, warmup_iters=5, **QUICK)
+    runs = [RunSpec(epsilon=0.02, meta=meta, seed=4)]
+    a = agent_adv_search(game, runs, config, progress=False)
+    b = agent_adv_search(game, runs, config, progress=False)
+    assert torch.equal(a.logits, b.logits) and torch.equal(a.lambdas, b.lambdas)
+
+
+def test_a_run_does_not_depend_on_its_batch_mates(game):
+    config = SearchConfig(n_iters=20, warmup_iters=5, **QUICK)
+    alone = agent_adv_search(game, [RunSpec(epsilon=0.02, seed=7)], config, progress=False)
+    batched = agent_adv_search(game, [marl_run(1), RunSpec(epsilon=0.02, seed=7)], config, progress=False)
+    torch.testing.assert_close(alone.logits[0], batched.logits[1])
+
+
+def test_resuming_from_a_checkpoint_gives_the_same_run(game, tmp_path):
+    runs = [RunSpec(epsilon=0.01, seed=2), marl_run(3)]
+    full = agent_adv_search(game, runs, SearchConfig(n_iters=12, warmup_iters=4, **QUICK), progress=False)
+    path = tmp_path / "state.pt"
+    first = SearchConfig(n_iters=12, warmup_iters=4, **QUICK)
+    # interrupt after 7 iterations by raising KeyboardInterrupt from the progress bar's update
+    import ermas.agent_adv_search as module
+
+    calls = {"n": 0}
+    original = module._iterate
+
+    def interrupting(*args):
+        if calls["n"] == 7:
+            raise KeyboardInterrupt
+        calls["n"] += 1
+        original(*args)
+
+    module._iterate = interrupting
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            agent_adv_search(game, runs, first, checkpoint=path, progress=False)
+    finally:
+        module._iterate = original
+    assert torch.load(path, weights_only=False)["state"]["iteration"] == 7
+    resumed = agent_adv_search(game, runs, first, checkpoint=path, progress=False)
+    assert torch.equal(resumed.logits, full.logits)
+    assert torch.equal(resumed.history.stacked()["lambdas"], full.history.stacked()["lambdas"])
+    with pytest.raises(ValueError, match="other settings"):
+        agent_adv_search(game, runs[:1], first, checkpoint=path, progress=False)
+
+
+def test_divergence_stops_with_a_message_naming_the_iteration(game):
+    config = SearchConfig(n_iters=5, warmup_iters=0, **QUICK)
+    bad = BimatrixGame(torch.tensor(load_payoffs("default")) * 1e308, horizon=12)
+    with pytest.raises(FloatingPointError, match="diverged at iteration 0"):
+        agent_adv_search(bad, [RunSpec(seed=0)], config, progress=False)
+
+
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        (dict(n_iters=0), "n_iters must be a positive integer"),
+        (dict(n_episodes=1), "n_episodes must be"),
+        (dict(warmup_iters=20, n_iters=10), "warmup_iters must be an integer in 0..n_iters=10"),
+        (dict(rho=0.0), "rho must be > 0"),
+        (dict(lr=float("nan")), "lr must be a finite number"),
+    ],
+)
+def test_bad_search_settings_raise(kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        SearchConfig(**kwargs)
+
+
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        (dict(meta="maml"), "meta must be one of"),
+        (dict(lambda0=-1.0), "lambda0 must be"),
+        (dict(epsilon=float("inf")), "epsilon must be finite"),
+    ],
+)
+def test_bad_run_settings_raise(kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        RunSpec(**kwargs)
