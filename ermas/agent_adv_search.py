@@ -33,7 +33,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import torch
-from tqdm.auto import tqdm
+from tqdm import tqdm
 
 from ermas.exact import exact_returns
 from ermas.games.bimatrix import BimatrixGame
@@ -47,6 +47,7 @@ from ermas.tabular import (
     rollout,
     sample_noise,
     surrogate_coefficients,
+    surrogate_gradient,
 )
 from ermas.trpo import trust_region_step
 
@@ -355,9 +356,9 @@ def _deviation_search(
     grads = []
     current = start
     for _ in range(config.n_inner):
-        grads.append(policy_gradients(batch, joint)[rows, 1 + agent_of, agent_of])
-        weights = batch.state_frequencies(n_states)
         coef = surrogate_coefficients(batch, joint, 1 + agent_of)
+        grads.append(surrogate_gradient(coef, current))
+        weights = batch.state_frequencies(n_states)
         base = (coef * torch.softmax(current, -1)).sum((-1, -2))
 
         def feasible(flat: torch.Tensor, weights=weights, before=current) -> torch.Tensor:
@@ -366,14 +367,15 @@ def _deviation_search(
             within_region = mean_kl(start_weights, start, cand) <= config.rho * (1 + 1e-9)
             return within_step & within_region
 
+        def gain(flat: torch.Tensor, coef=coef, base=base) -> torch.Tensor:
+            return (coef * torch.softmax(flat.view_as(coef), -1)).sum((-1, -2)) - base
+
         result = trust_region_step(
             current.flatten(1),
             grads[-1].flatten(1),
             fvp=lambda v, w=weights, c=current: fisher_vector_product(w, c, v.view_as(c)).flatten(1),
             natural_direction=lambda g, w=weights, c=current: natural_gradient(w, c, g.view_as(c)).flatten(1),
-            surrogate_gain=lambda flat, coef=coef, base=base: (
-                (coef * torch.softmax(flat.view_as(coef), -1)).sum((-1, -2)) - base
-            ),
+            surrogate_gain=gain,
             is_feasible=feasible,
             max_kl=step_kl,
         )
@@ -381,7 +383,7 @@ def _deviation_search(
         joint = joint.clone()
         joint[rows, agent_of] = current
         batch = rollout(game, joint, dev_noise)
-    grads.append(policy_gradients(batch, joint)[rows, 1 + agent_of, agent_of])
+    grads.append(surrogate_gradient(surrogate_coefficients(batch, joint, 1 + agent_of), current))
     return _Deviation(current, torch.stack(grads), batch.mean_rewards())
 
 

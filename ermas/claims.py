@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import asdict, dataclass
+from pathlib import Path
 
 import pandas as pd
 
@@ -31,6 +32,11 @@ def claims_table(claims: list[Claim]) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def save_claims(claims: list[Claim], path: str | os.PathLike) -> None:
-    """Write the claims as JSON (atomically), for the book's reproduction report."""
+CLAIMS_DIR = Path(os.environ.get("ERMAS_CLAIMS_DIR", Path(__file__).resolve().parents[1] / "_build" / "claims"))
+
+
+def save_claims(claims: list[Claim], name: str) -> Path:
+    """Write the claims as ``CLAIMS_DIR/<name>.json`` (atomically), for the book's reproduction report."""
+    path = CLAIMS_DIR / f"{name}.json"
     atomic_write_json([asdict(c) | {"verdict": c.verdict} for c in claims], path)
+    return path

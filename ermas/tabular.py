@@ -58,8 +58,10 @@ class Rollouts:
 
     def state_frequencies(self, n_states: int) -> torch.Tensor:
         """``(B, S)`` fraction of decisions taken in each state."""
-        counts = torch.nn.functional.one_hot(self.states, n_states).sum(dim=(1, 2))
-        return counts.to(torch.get_default_dtype()) / self.states[0].numel()
+        flat = self.states.reshape(self.states.shape[0], -1)
+        counts = torch.zeros(flat.shape[0], n_states, dtype=torch.get_default_dtype())
+        counts.scatter_add_(1, flat, torch.ones_like(flat, dtype=counts.dtype))
+        return counts / flat.shape[1]
 
 
 def rollout(game: BimatrixGame, logits: torch.Tensor, noise: RolloutNoise) -> Rollouts:
@@ -105,8 +107,14 @@ def policy_gradients(rollouts: Rollouts, logits: torch.Tensor) -> torch.Tensor:
     run_index = torch.arange(n_runs)[:, None, None]
     probs_here = probs[run_index, :, rollouts.states]  # (B, E, H, N, A)
     score = torch.nn.functional.one_hot(rollouts.actions, n_actions).to(probs.dtype) - probs_here
-    state_onehot = torch.nn.functional.one_hot(rollouts.states, n_states).to(probs.dtype)
-    return torch.einsum("behs,behna,behk->bknsa", state_onehot, score, advantages) / n_episodes
+    terms = score[..., None] * advantages[..., None, None, :]  # (B, E, H, N, A, K)
+    n_players = advantages.shape[-1]
+    width = n_agents * n_actions * n_players
+    index = rollouts.states.reshape(n_runs, -1, 1).expand(-1, -1, width)
+    summed = torch.zeros(n_runs, n_states, width, dtype=probs.dtype)
+    summed.scatter_add_(1, index, terms.reshape(n_runs, -1, width))
+    summed = summed.view(n_runs, n_states, n_agents, n_actions, n_players)
+    return summed.permute(0, 4, 2, 1, 3) / n_episodes
 
 
 def surrogate_coefficients(rollouts: Rollouts, logits: torch.Tensor, player: torch.Tensor) -> torch.Tensor:
@@ -137,6 +145,16 @@ def surrogate_coefficients(rollouts: Rollouts, logits: torch.Tensor, player: tor
     coef = torch.zeros(n_runs, n_states * n_actions, dtype=probs.dtype)
     coef.scatter_add_(1, index.reshape(n_runs, -1), (advantages / pi_taken).reshape(n_runs, -1))
     return coef.reshape(n_runs, n_states, n_actions) / n_episodes
+
+
+def surrogate_gradient(coef: torch.Tensor, logits: torch.Tensor) -> torch.Tensor:
+    """``(B, S, A)`` gradient of ``sum_{s,a} coef[s, a] pi(a | s)`` at ``logits``.
+
+    With the coefficients of :func:`surrogate_coefficients` this is the deviating agent's policy
+    gradient, at a fraction of the cost of :func:`policy_gradients`.
+    """
+    probs = torch.softmax(logits, dim=-1)
+    return probs * (coef - (probs * coef).sum(dim=-1, keepdim=True))
 
 
 def mean_kl(weights: torch.Tensor, logits_old: torch.Tensor, logits_new: torch.Tensor) -> torch.Tensor:

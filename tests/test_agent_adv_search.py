@@ -17,7 +17,7 @@ def game():
 
 
 def test_lambda_rises_when_regret_exceeds_epsilon_and_never_goes_negative(game):
-    config = SearchConfig(n_iters=60, warmup_iters=10, **QUICK)
+    config = SearchConfig(n_iters=40, warmup_iters=10, **QUICK)  # lambda stays below lambda_max
     runs = [RunSpec(epsilon=-1.0, lambda0=1.0, seed=0), RunSpec(epsilon=1.0, lambda0=0.05, seed=0)]
     history = agent_adv_search(game, runs, config, progress=False).history.stacked()
     lambdas = history["lambdas"]  # (T, B, 2)
