@@ -42,7 +42,7 @@ def test_pure_equilibria_agree_with_nashpy_on_random_games():
         r1, r2 = rng.random(size=(2, 4, 4))  # continuous payoffs: a non-degenerate game
         pure = {
             (int(np.argmax(a)), int(np.argmax(b)))
-            for a, b in nashpy.Game(r1, r2).support_enumeration()
+            for a, b in nashpy.Game(r1, r2).vertex_enumeration()
             if np.isclose(a.max(), 1) and np.isclose(b.max(), 1)
         }
         assert set(pure_nash_equilibria(r1, r2)) == pure

@@ -39,6 +39,7 @@ class Fig3Params:
     horizon: int = 16
     n_episodes: int = 32
     rho: float = 0.2
+    entropy_coef: float = 0.02
     last_iters: int = 100
     first_seed: int = 0
 
@@ -62,7 +63,7 @@ class Fig3Params:
             raise ValueError(f"payoffs must be one of {PAYOFF_CHOICES}; got {self.payoffs!r}")
         if self.meta not in META_VARIANTS:
             raise ValueError(f"meta must be one of {META_VARIANTS}; got {self.meta!r}")
-        for name, low in (("beta", 0.0), ("lambda0", 0.0), ("rho", 1e-9)):
+        for name, low in (("beta", 0.0), ("lambda0", 0.0), ("rho", 1e-9), ("entropy_coef", 0.0)):
             value = getattr(self, name)
             if not isinstance(value, int | float) or not math.isfinite(value) or value < low:
                 raise ValueError(f"{name} must be a finite number >= {low}; got {value!r}")
@@ -77,7 +78,7 @@ class Fig3Params:
             n_episodes=self.n_episodes,
             rho=self.rho,
             lr=0.05,
-            entropy_coef=0.02,
+            entropy_coef=self.entropy_coef,
             dual_lr=2.0,
         )
 
