@@ -65,6 +65,10 @@ class BimatrixGame:
         """``(S, A, A)`` long tensor: the cell reached from ``s`` when agents play ``(a1, a2)``."""
         return _transition_table(self.size)
 
+    @cached_property
+    def _flat_next_state(self) -> torch.Tensor:
+        return self.next_state.reshape(-1).contiguous()
+
     def step(
         self, states: torch.Tensor, actions: torch.Tensor, validate: bool = True
     ) -> tuple[torch.Tensor, torch.Tensor]:
@@ -85,8 +89,11 @@ class BimatrixGame:
                 raise ValueError(f"actions must lie in 0..{N_ACTIONS - 1} (stay, up, down)")
             if states.numel() and (states.min() < 0 or states.max() >= self.n_states):
                 raise ValueError(f"states must lie in 0..{self.n_states - 1}")
-        next_states = self.next_state[states, actions[..., 0], actions[..., 1]]
-        return next_states, self.state_payoffs[next_states]
+        # one flat lookup: index_select on 1-D tables is the fastest gather on the CPU
+        flat_index = (states * N_ACTIONS + actions[..., 0]) * N_ACTIONS + actions[..., 1]
+        next_states = self._flat_next_state.index_select(0, flat_index.reshape(-1)).view_as(states)
+        rewards = self.state_payoffs.index_select(0, next_states.reshape(-1)).view(*states.shape, 3)
+        return next_states, rewards
 
 
 def _transition_table(n: int) -> torch.Tensor:
