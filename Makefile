@@ -39,7 +39,7 @@ test: env
 	$(BIN)/python -m pytest --nbval --nbval-current-env --nbval-sanitize-with nbval-sanitize.cfg
 
 lint: env
-	$(BIN)/ruff check ermas tests benchmarks
+	$(BIN)/ruff check ermas tests benchmarks book/_ext
 
 clean:
 	rm -rf _build .jupyter_cache
