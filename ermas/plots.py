@@ -85,3 +85,59 @@ def fig3_panels(runs: pd.DataFrame) -> Figure:
     regret_against_epsilon(runs, right)
     right.set_title("Regret against $\\epsilon$")
     return fig
+
+
+def fig4_panels(runs: pd.DataFrame, curves: pd.DataFrame, threshold: float) -> Figure:
+    """Figure 4: fixed against dynamic lambda (left), learning curves per beta (right three panels)."""
+    fig = plt.figure(figsize=(13, 4.2), constrained_layout=True)
+    grid = fig.add_gridspec(1, 4, width_ratios=[1.3, 1, 1, 1])
+    left = fig.add_subplot(grid[0])
+    groups = list(dict.fromkeys(runs.group))
+    fixed = [g for g in groups if g.startswith("fixed")]
+    dynamic = [g for g in groups if g.startswith("beta")]
+    colors = plt.cm.viridis(np.linspace(0.1, 0.9, max(len(fixed), 1)))
+    for name, color, marker in [("MARL", "black", "o")] + [(g, c, "s") for g, c in zip(fixed, colors, strict=True)]:
+        group = runs[runs.group == name]
+        left.errorbar(
+            group.agents.mean(),
+            group.planner.mean(),
+            xerr=group.agents.std(ddof=0),
+            yerr=group.planner.std(ddof=0),
+            fmt=marker,
+            color=color,
+            label=name,
+            capsize=3,
+        )
+    for name in dynamic:
+        group = runs[runs.group == name]
+        left.errorbar(
+            group.agents.mean(),
+            group.planner.mean(),
+            xerr=group.agents.std(ddof=0),
+            yerr=group.planner.std(ddof=0),
+            fmt="*",
+            markersize=10,
+            capsize=3,
+            label=f"dynamic lambda, {name}",
+        )
+    left.set_xlabel("agents' average reward per step")
+    left.set_ylabel("planner's average reward per step")
+    left.set_title("Fixed against dynamic $\\lambda$")
+    left.legend(fontsize=7)
+    betas = sorted(curves.beta.unique())
+    colors = plt.cm.plasma(np.linspace(0.05, 0.85, len(betas)))
+    for k, player in enumerate(("planner", "agent1", "agent2")):
+        ax = fig.add_subplot(grid[k + 1])
+        for beta, color in zip(betas, colors, strict=True):
+            curve = curves[(curves.beta == beta) & (curves.player == player)]
+            ax.plot(curve.iteration, curve["mean"], color=color, label=f"$\\beta$={beta:g}")
+            ax.fill_between(
+                curve.iteration, curve["mean"] - curve.stderr, curve["mean"] + curve.stderr, color=color, alpha=0.25
+            )
+        if player == "planner":
+            ax.axhline(threshold, color="grey", ls="--", lw=0.8, label="adversarial region")
+            ax.legend(fontsize=7)
+        ax.set_title(player)
+        ax.set_xlabel("iteration")
+        ax.set_ylabel("reward per step (smoothed)")
+    return fig

@@ -18,9 +18,8 @@ import torch
 
 from ermas.agent_adv_search import META_VARIANTS, RunSpec, SearchConfig, agent_adv_search, marl_run
 from ermas.claims import Claim
-from ermas.exact import regret, state_distributions, trust_region_regret
+from ermas.experiments.evaluation import final_metrics
 from ermas.games.bimatrix import BimatrixGame
-from ermas.games.equilibria import pure_nash_equilibria
 from ermas.games.payoffs import PAYOFF_CHOICES, load_payoffs
 
 
@@ -117,31 +116,10 @@ def run_fig3(params: Fig3Params, progress: bool = False, torch_threads: int | No
     game = params.game()
     runs, labels = params.runs()
     state = agent_adv_search(game, runs, params.search_config(), progress=progress)
+    table = final_metrics(game, runs, state, params.rho, params.last_iters)
+    table.insert(0, "method", ["MARL" if label == "MARL" else "ERMAS" for label in labels])
+    table.insert(1, "epsilon", [math.nan if label == "MARL" else float(label) for label in labels])
     history = state.history.stacked()
-    last = slice(-params.last_iters, None)
-    sampled = history["sampled"][last].mean(0)  # (B, 3)
-    estimate = history["regret_estimate"][last].mean(0)  # (B, 2)
-    exact_tr = trust_region_regret(game, state.logits, params.rho).detach()
-    exact_full = regret(game, state.logits).detach()
-    nash = pure_nash_equilibria(game.payoffs[1].numpy(), game.payoffs[2].numpy())
-    at_nash = torch.zeros(len(runs), dtype=torch.float64)
-    final_dist = state_distributions(game, torch.softmax(state.logits, -1))[:, -1]
-    for i, j in nash:
-        at_nash += final_dist[:, i * game.size + j]
-    table = pd.DataFrame(
-        {
-            "method": ["MARL" if label == "MARL" else "ERMAS" for label in labels],
-            "epsilon": [math.nan if label == "MARL" else float(label) for label in labels],
-            "seed": [r.seed for r in runs],
-            "planner": sampled[:, 0].numpy(),
-            "agents": sampled[:, 1:].mean(1).numpy(),
-            "regret_estimate": estimate.mean(1).numpy(),
-            "regret_trust_region": exact_tr.mean(1).numpy(),
-            "regret_unrestricted": exact_full.mean(1).numpy(),
-            "at_nash": at_nash.numpy(),
-            "lambda": state.lambdas.mean(1).numpy(),
-        }
-    )
     return Fig3Result(params, table, history, time.perf_counter() - start)
 
 
