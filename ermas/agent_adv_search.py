@@ -38,7 +38,9 @@ from tqdm import tqdm
 from ermas.exact import exact_returns
 from ermas.games.bimatrix import BimatrixGame
 from ermas.io import atomic_save
+from ermas.optim import adam_update
 from ermas.tabular import (
+    RolloutNoise,
     Rollouts,
     fisher_vector_product,
     mean_kl,
@@ -116,6 +118,7 @@ class SearchConfig:
     dual_lr: float = 0.5  # alpha_lambda
     lambda_max: float = 100.0
     init_scale: float = 0.1  # standard deviation of the initial logits
+    deviation_search: bool = True  # False: skip it (only for runs with meta="none" and no dual updates)
 
     def __post_init__(self) -> None:
         positive_ints = ("n_iters", "n_episodes", "n_inner")
@@ -230,11 +233,11 @@ def agent_adv_search(
         if checkpoint is not None:
             atomic_save({"fingerprint": fingerprint, "state": state.to_dict()}, checkpoint)
 
-    settings = _RunTensors.build(runs, state.logits.dtype)
+    settings = RunTensors.build(runs, state.logits.dtype)
     bar = tqdm(total=config.n_iters, initial=state.iteration, disable=not progress, desc="Agent-Adv-Search")
     try:
         while state.iteration < config.n_iters:
-            _iterate(game, config, settings, state)
+            search_iteration(game, config, settings, state)
             state.iteration += 1
             bar.update()
             if checkpoint is not None and state.iteration % checkpoint_every == 0:
@@ -249,8 +252,8 @@ def agent_adv_search(
 
 
 @dataclass(frozen=True)
-class _RunTensors:
-    """Per-run settings as ``(B,)`` tensors."""
+class RunTensors:
+    """Per-run settings as ``(B,)`` tensors (build them with :meth:`build`)."""
 
     epsilon: torch.Tensor
     dual: torch.Tensor
@@ -259,7 +262,7 @@ class _RunTensors:
     meta: torch.Tensor  # index into META_VARIANTS
 
     @classmethod
-    def build(cls, runs: Sequence[RunSpec], dtype: torch.dtype) -> _RunTensors:
+    def build(cls, runs: Sequence[RunSpec], dtype: torch.dtype) -> RunTensors:
         return cls(
             torch.tensor([r.epsilon for r in runs], dtype=dtype),
             torch.tensor([r.dual for r in runs]),
@@ -269,15 +272,25 @@ class _RunTensors:
         )
 
 
-def _iterate(game: BimatrixGame, config: SearchConfig, runs: _RunTensors, state: SearchState) -> None:
-    """One iteration of Algorithm 2 for every run; updates ``state`` in place."""
+def search_iteration(
+    game: BimatrixGame,
+    config: SearchConfig,
+    runs: RunTensors,
+    state: SearchState,
+    payoffs: torch.Tensor | None = None,
+) -> Rollouts:
+    """One iteration of Algorithm 2 for every run; updates ``state`` in place.
+
+    ``payoffs`` optionally replaces the game's reward table, per run ``(B, S, 3)`` or per episode
+    ``(B, E, S, 3)`` (the robust actor's outer loop sets it). Returns the batch B_0.
+    """
     theta, lambdas = state.logits, state.lambdas
     n_runs, n_agents, n_states, n_actions = theta.shape
     warm = state.iteration < config.warmup_iters
 
     # 1. batch B_0 under the current policies
     noise = sample_noise(state.generators, config.n_episodes, game.horizon, n_states, n_agents)
-    batch0 = rollout(game, theta, noise)
+    batch0 = rollout(game, theta, noise, payoffs)
     mu0 = batch0.mean_rewards()  # (B, 3)
     grads0 = policy_gradients(batch0, theta)  # (B, K, N, S, A)
     agents = torch.arange(n_agents)
@@ -285,27 +298,36 @@ def _iterate(game: BimatrixGame, config: SearchConfig, runs: _RunTensors, state:
     g_first = grads0[:, 1 + agents, agents]  # d J_i / d theta_i, (B, N, S, A)
 
     # 2. deviation search, all agents at once: run index d = i * B + b deviates agent i of run b
-    deviation = _deviation_search(game, config, theta, batch0, noise)
-    mu_dev = deviation.final_rewards.view(n_agents, n_runs, -1)  # (N, B, 3)
-
-    # 3. regret estimate from fresh batches: R_hat_i = mu_{n_inner, i} - mu_{0, i}
-    regret_hat = torch.stack([mu_dev[i, :, 1 + i] - mu0[:, 1 + i] for i in range(n_agents)], dim=1)  # (B, N)
-
-    # 4. descent direction of L for each agent (Eq. 11), ascent form; see META_VARIANTS
     lam = lambdas[:, :, None, None]
-    g_path = deviation.path_grads.view(config.n_inner + 1, n_agents, n_runs, n_states, n_actions).transpose(1, 2)
-    theta_star = deviation.logits.view(n_agents, n_runs, n_states, n_actions).transpose(0, 1)
-    beta = runs.beta[:, None, None, None]
-    meta_terms = torch.stack(
-        [
-            lam * beta / config.n_inner * g_path[: config.n_inner].sum(0),  # paper
-            lam * g_first,  # released (its displacement term is added below)
-            lam * (g_first - g_path[config.n_inner]),  # danskin
-            lam * g_first,  # none
-        ]
-    )  # (4, B, N, S, A)
-    meta = torch.where(torch.tensor(warm), torch.full_like(runs.meta, META_VARIANTS.index("none")), runs.meta)
-    own_term = meta_terms[meta, torch.arange(n_runs)]
+    if not config.deviation_search:
+        if bool((runs.meta != META_VARIANTS.index("none")).any() or runs.dual.any()):
+            raise ValueError("deviation_search=False needs meta='none' and dual=False in every run")
+        regret_hat = torch.full((n_runs, n_agents), torch.nan, dtype=theta.dtype)
+        own_term = lam * g_first
+        meta = runs.meta
+        theta_star = theta
+    else:
+        deviation = _deviation_search(game, config, theta, batch0, noise, payoffs)
+        mu_dev = deviation.final_rewards.view(n_agents, n_runs, -1)  # (N, B, 3)
+
+        # 3. regret estimate from fresh batches: R_hat_i = mu_{n_inner, i} - mu_{0, i}
+        regret_hat = torch.stack([mu_dev[i, :, 1 + i] - mu0[:, 1 + i] for i in range(n_agents)], dim=1)  # (B, N)
+
+        # 4. descent direction of L for each agent (Eq. 11), ascent form; see META_VARIANTS
+        g_path = deviation.path_grads.view(config.n_inner + 1, n_agents, n_runs, n_states, n_actions)
+        g_path = g_path.transpose(1, 2)
+        theta_star = deviation.logits.view(n_agents, n_runs, n_states, n_actions).transpose(0, 1)
+        beta = runs.beta[:, None, None, None]
+        meta_terms = torch.stack(
+            [
+                lam * beta / config.n_inner * g_path[: config.n_inner].sum(0),  # paper
+                lam * g_first,  # released (its displacement term is added below)
+                lam * (g_first - g_path[config.n_inner]),  # danskin
+                lam * g_first,  # none
+            ]
+        )  # (4, B, N, S, A)
+        meta = torch.where(torch.tensor(warm), torch.full_like(runs.meta, META_VARIANTS.index("none")), runs.meta)
+        own_term = meta_terms[meta, torch.arange(n_runs)]
     direction = -runs.planner_weight[:, None, None, None] * grad_planner + own_term
     if config.entropy_coef > 0:
         direction = direction + config.entropy_coef * _entropy_gradient(batch0.state_frequencies(n_states), theta)
@@ -322,9 +344,11 @@ def _iterate(game: BimatrixGame, config: SearchConfig, runs: _RunTensors, state:
     _check_finite(new_theta, lambdas, state.iteration)
     state.logits, state.lambdas = new_theta, lambdas
     state.history.sampled.append(mu0)
-    state.history.exact.append(exact_returns(game, theta))
+    expected = None if payoffs is None or payoffs.ndim == 3 else payoffs.mean(1)
+    state.history.exact.append(exact_returns(game, theta, payoffs if expected is None else expected))
     state.history.regret_estimate.append(regret_hat)
     state.history.lambdas.append(lambdas)
+    return batch0
 
 
 @dataclass(frozen=True)
@@ -335,7 +359,12 @@ class _Deviation:
 
 
 def _deviation_search(
-    game: BimatrixGame, config: SearchConfig, theta: torch.Tensor, batch0: Rollouts, noise
+    game: BimatrixGame,
+    config: SearchConfig,
+    theta: torch.Tensor,
+    batch0: Rollouts,
+    noise: RolloutNoise,
+    payoffs: torch.Tensor | None,
 ) -> _Deviation:
     """``n_inner`` trust-region steps per agent on its own return, the others frozen (Alg. 2 inner loop).
 
@@ -349,9 +378,13 @@ def _deviation_search(
     start = joint[rows, agent_of]  # (N*B, S, A)
     start_weights = batch0.state_frequencies(n_states).repeat(n_agents, 1)
     batch = Rollouts(
-        *(x.repeat(n_agents, *[1] * (x.ndim - 1)) for x in (batch0.states, batch0.actions, batch0.rewards))
+        *(
+            x.repeat(n_agents, *[1] * (x.ndim - 1))
+            for x in (batch0.states, batch0.actions, batch0.rewards, batch0.arrivals)
+        )
     )
     dev_noise = noise.repeat(n_agents)
+    dev_payoffs = None if payoffs is None else payoffs.repeat(n_agents, *[1] * (payoffs.ndim - 1))
     step_kl = config.rho / config.n_inner
     grads = []
     current = start
@@ -382,7 +415,7 @@ def _deviation_search(
         current = result.params.view_as(current)
         joint = joint.clone()
         joint[rows, agent_of] = current
-        batch = rollout(game, joint, dev_noise)
+        batch = rollout(game, joint, dev_noise, dev_payoffs)
     grads.append(surrogate_gradient(surrogate_coefficients(batch, joint, 1 + agent_of), current))
     return _Deviation(current, torch.stack(grads), batch.mean_rewards())
 
@@ -396,14 +429,10 @@ def _entropy_gradient(weights: torch.Tensor, logits: torch.Tensor) -> torch.Tens
 
 
 def _adam_step(state: SearchState, direction: torch.Tensor, config: SearchConfig) -> torch.Tensor:
-    """Adam's ascent step along ``direction``; its moments are elementwise, so runs stay independent."""
-    b1, b2 = config.adam_betas
-    state.adam_m = b1 * state.adam_m + (1 - b1) * direction
-    state.adam_v = b2 * state.adam_v + (1 - b2) * direction**2
-    t = state.iteration + 1
-    m_hat = state.adam_m / (1 - b1**t)
-    v_hat = state.adam_v / (1 - b2**t)
-    return config.lr * m_hat / (v_hat.sqrt() + 1e-8)
+    delta, state.adam_m, state.adam_v = adam_update(
+        state.adam_m, state.adam_v, state.iteration, direction, config.lr, config.adam_betas
+    )
+    return delta
 
 
 def _check_finite(theta: torch.Tensor, lambdas: torch.Tensor, iteration: int) -> None:

@@ -46,10 +46,15 @@ def state_distributions(game: BimatrixGame, probs: Tensor) -> Tensor:
     return torch.stack(out, dim=1)
 
 
-def exact_returns(game: BimatrixGame, logits: Tensor) -> Tensor:
-    """``(B, 3)`` per-step average return of (planner, agent 1, agent 2); rewards are paid on arrival."""
-    dists = state_distributions(game, torch.softmax(logits, dim=-1))
-    return dists[:, 1:].mean(dim=1) @ game.state_payoffs
+def exact_returns(game: BimatrixGame, logits: Tensor, payoffs: Tensor | None = None) -> Tensor:
+    """``(B, 3)`` per-step average return of (planner, agent 1, agent 2); rewards are paid on arrival.
+
+    ``payoffs (B, S, 3)`` optionally replaces the game's reward table per run.
+    """
+    arrivals = state_distributions(game, torch.softmax(logits, dim=-1))[:, 1:].mean(dim=1)  # (B, S)
+    if payoffs is None:
+        return arrivals @ game.state_payoffs
+    return torch.einsum("bs,bsk->bk", arrivals, payoffs)
 
 
 def visitation(game: BimatrixGame, logits: Tensor) -> Tensor:

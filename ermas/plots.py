@@ -141,3 +141,23 @@ def fig4_panels(runs: pd.DataFrame, curves: pd.DataFrame, threshold: float) -> F
         ax.set_xlabel("iteration")
         ax.set_ylabel("reward per step (smoothed)")
     return fig
+
+
+def fig5_panel(curves: pd.DataFrame, train_q: float = 0.0) -> Figure:
+    """Figure 5: the frozen planner's objective against the test Q, mean and standard error per method."""
+    fig, ax = plt.subplots(figsize=(7.5, 4.5), constrained_layout=True)
+    styles = {
+        "ERMAS": ("C3", "o-"),
+        "MARL (Q=0)": ("C0", "s-"),
+        "MARL (Q=0.5)": ("C2", "^-"),
+        "DR": ("C7", "v--"),
+        "RR": ("C5", "d--"),
+    }
+    for method, group in curves.groupby("method", sort=False):
+        color, style = styles.get(method, ("black", "o-"))
+        ax.errorbar(group.q, group["mean"], yerr=group.stderr, fmt=style, color=color, label=method, capsize=3)
+    ax.axvline(train_q, color="grey", ls="--", lw=0.8, label="training Q")
+    ax.set_xlabel("test Q (agents receive $r_i - Q\\,\\tilde r$)")
+    ax.set_ylabel("planner's reward per step (frozen planner)")
+    ax.legend(fontsize=8)
+    return fig

@@ -46,11 +46,15 @@ def sample_noise(
 
 @dataclass(frozen=True)
 class Rollouts:
-    """A batch of sampled episodes; see the module docstring for shapes."""
+    """A batch of sampled episodes; see the module docstring for shapes.
+
+    ``arrivals (B, E, H)`` are the cells reached by each step, where its rewards are paid.
+    """
 
     states: torch.Tensor
     actions: torch.Tensor
     rewards: torch.Tensor
+    arrivals: torch.Tensor
 
     def mean_rewards(self) -> torch.Tensor:
         """``(B, K)`` average per-step reward of each player."""
@@ -64,11 +68,14 @@ class Rollouts:
         return counts / flat.shape[1]
 
 
-def rollout(game: BimatrixGame, logits: torch.Tensor, noise: RolloutNoise) -> Rollouts:
+def rollout(
+    game: BimatrixGame, logits: torch.Tensor, noise: RolloutNoise, payoffs: torch.Tensor | None = None
+) -> Rollouts:
     """Play ``E`` episodes of ``game`` for each of ``B`` runs, all in one batch.
 
     Actions are drawn by inverse-CDF from ``noise.uniforms``, so the same noise and policies always
-    give the same episodes.
+    give the same episodes. ``payoffs`` optionally replaces the game's reward table per run
+    (``(B, S, 3)``) or per episode (``(B, E, S, 3)``).
     """
     n_runs, n_agents = logits.shape[:2]
     cdf = torch.softmax(logits, dim=-1).cumsum(dim=-1)  # (B, N, S, A)
@@ -79,12 +86,14 @@ def rollout(game: BimatrixGame, logits: torch.Tensor, noise: RolloutNoise) -> Ro
         cdf_here = cdf[run_index, :, states]  # (B, E, N, A)
         u = noise.uniforms[:, :, t, :, None]
         actions = (u > cdf_here).sum(dim=-1).clamp(max=cdf.shape[-1] - 1)  # (B, E, N)
-        next_states, rewards = game.step(states, actions, validate=False)
+        next_states, rewards = game.step(states, actions, validate=False, payoffs=payoffs)
         all_states.append(states)
         all_actions.append(actions)
         all_rewards.append(rewards)
         states = next_states
-    return Rollouts(torch.stack(all_states, 2), torch.stack(all_actions, 2), torch.stack(all_rewards, 2))
+    stacked = [torch.stack(x, 2) for x in (all_states, all_actions, all_rewards)]
+    arrivals = torch.cat([stacked[0][:, :, 1:], states[:, :, None]], dim=2)
+    return Rollouts(*stacked, arrivals)
 
 
 def policy_gradients(rollouts: Rollouts, logits: torch.Tensor) -> torch.Tensor:

@@ -76,7 +76,7 @@ def test_resuming_from_a_checkpoint_gives_the_same_run(game, tmp_path):
     import ermas.agent_adv_search as module
 
     calls = {"n": 0}
-    original = module._iterate
+    original = module.search_iteration
 
     def interrupting(*args):
         if calls["n"] == 7:
@@ -84,12 +84,12 @@ def test_resuming_from_a_checkpoint_gives_the_same_run(game, tmp_path):
         calls["n"] += 1
         original(*args)
 
-    module._iterate = interrupting
+    module.search_iteration = interrupting
     try:
         with pytest.raises(KeyboardInterrupt):
             agent_adv_search(game, runs, first, checkpoint=path, progress=False)
     finally:
-        module._iterate = original
+        module.search_iteration = original
     assert torch.load(path, weights_only=False)["state"]["iteration"] == 7
     resumed = agent_adv_search(game, runs, first, checkpoint=path, progress=False)
     assert torch.equal(resumed.logits, full.logits)

@@ -70,7 +70,11 @@ class BimatrixGame:
         return self.next_state.reshape(-1).contiguous()
 
     def step(
-        self, states: torch.Tensor, actions: torch.Tensor, validate: bool = True
+        self,
+        states: torch.Tensor,
+        actions: torch.Tensor,
+        validate: bool = True,
+        payoffs: torch.Tensor | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """Advance a batch of games by one step.
 
@@ -78,6 +82,9 @@ class BimatrixGame:
             states: long tensor of any shape ``X`` with flattened cells.
             actions: long tensor of shape ``X + (2,)`` with each agent's action in ``{0, 1, 2}``.
             validate: check shapes and ranges first (rollouts of sampled actions skip it).
+            payoffs: optional per-game reward tables replacing the game's own, ``(B, S, 3)`` for states
+                of shape ``(B, ...)``, or ``(B, E, S, 3)`` for states of shape ``(B, E)`` (one table per
+                episode, as domain randomisation needs).
 
         Returns:
             ``(next_states, rewards)`` with shapes ``X`` and ``X + (3,)`` (planner, agent 1, agent 2).
@@ -92,7 +99,13 @@ class BimatrixGame:
         # one flat lookup: index_select on 1-D tables is the fastest gather on the CPU
         flat_index = (states * N_ACTIONS + actions[..., 0]) * N_ACTIONS + actions[..., 1]
         next_states = self._flat_next_state.index_select(0, flat_index.reshape(-1)).view_as(states)
-        rewards = self.state_payoffs.index_select(0, next_states.reshape(-1)).view(*states.shape, 3)
+        if payoffs is None:
+            rewards = self.state_payoffs.index_select(0, next_states.reshape(-1)).view(*states.shape, 3)
+        elif payoffs.ndim == 3:
+            flat = next_states.reshape(states.shape[0], -1, 1).expand(-1, -1, 3)
+            rewards = torch.gather(payoffs, 1, flat).view(*states.shape, 3)
+        else:
+            rewards = torch.gather(payoffs, 2, next_states[..., None, None].expand(-1, -1, 1, 3))[:, :, 0]
         return next_states, rewards
 
 

@@ -1,0 +1,122 @@
+"""The augmented game's rewards, the robust actor's outer loop, and Figure 5's parameters."""
+
+from pathlib import Path
+
+import papermill
+import pytest
+import torch
+
+from ermas.agent_adv_search import SearchConfig, marl_run
+from ermas.experiments.fig5 import Fig5Params
+from ermas.games.augmented import AugmentedGame
+from ermas.games.bimatrix import BimatrixGame
+from ermas.games.payoffs import load_payoffs
+from ermas.outer_loop import OuterConfig, PlannerRun, outer_loop
+from ermas.tabular import RolloutNoise, policy_gradients, rollout
+
+NOTEBOOK = Path(__file__).resolve().parents[1] / "notebooks" / "fig5.ipynb"
+QUICK = dict(lr=0.05, entropy_coef=0.02, dual_lr=2.0, rho=0.2, n_episodes=16)
+
+
+@pytest.fixture
+def base():
+    return BimatrixGame(torch.tensor(load_payoffs("default")), horizon=12)
+
+
+def test_reward_tables_follow_the_paper_formula(base):
+    game = AugmentedGame(base, "paper", a_max=4, scale=4.0)
+    probs = torch.eye(5)  # one deterministic planner per choice a = 0..4
+    q = torch.full((5,), 0.3)
+    tables = game.reward_tables(probs, q)
+    payoffs = base.state_payoffs
+    for a in range(5):
+        planner = a * 4.0 * payoffs[:, 0] - a**2
+        torch.testing.assert_close(tables[a, :, 0], planner)
+        torch.testing.assert_close(tables[a, :, 1:], payoffs[:, 1:] - 0.3 * planner[:, None])
+    mixed = game.reward_tables(torch.full((1, 5), 0.2), q[:1])
+    torch.testing.assert_close(mixed[0], tables.mean(0))
+
+
+def test_released_variant_uses_officer_counts(base):
+    game = AugmentedGame(base, "released")
+    alpha, gamma = game.coefficients
+    assert game.n_choices == 13
+    o = torch.arange(13.0)
+    torch.testing.assert_close(alpha, 3 * o / 12 + 1)
+    torch.testing.assert_close(gamma, -((o / 12) ** 2))
+
+
+def test_a_constant_shift_of_all_rewards_changes_no_policy_gradient(base):
+    """Why domain randomisation must perturb entries: a state-independent constant changes no incentive."""
+    logits = torch.randn(2, 2, 16, 3)
+    noise = RolloutNoise(torch.randint(16, (2, 8)), torch.rand(2, 8, 12, 2))
+    tables = base.state_payoffs.expand(2, -1, -1).clone()
+    plain = policy_gradients(rollout(base, logits, noise, tables), logits)
+    shifted = tables.clone()
+    shifted[..., 1:] += 0.7
+    moved = policy_gradients(rollout(base, logits, noise, shifted), logits)
+    torch.testing.assert_close(plain, moved)
+
+
+def test_planner_learns_its_best_choice_against_equilibrium_agents(base):
+    game = AugmentedGame(base)
+    config = OuterConfig(SearchConfig(n_iters=500, warmup_iters=0, deviation_search=False, **QUICK))
+    result = outer_loop(game, [PlannerRun(marl_run(s)) for s in range(2)], config)
+    # agents reach (0, 0), where R = 4 * 1.0 and a * R - a^2 is largest at a = 2
+    choice = torch.softmax(result.planner_logits, -1).argmax(-1)
+    assert choice.tolist() == [2, 2]
+    assert (result.final_planner_reward(50) > 3.0).all()
+
+
+def test_a_frozen_planner_does_not_move_and_adversarial_agents_hurt_it(base):
+    game = AugmentedGame(base)
+    frozen = torch.zeros(2, game.n_choices)
+    frozen[:, 2] = 10.0
+    config = OuterConfig(SearchConfig(n_iters=400, warmup_iters=0, deviation_search=False, **QUICK))
+    runs = [PlannerRun(marl_run(0), q=0.0, planner_learns=False), PlannerRun(marl_run(0), q=1.0, planner_learns=False)]
+    result = outer_loop(game, runs, config, planner_logits=frozen)
+    assert torch.equal(result.planner_logits, frozen)
+    reward = result.final_planner_reward(50)
+    assert reward[0] > 3.0 and reward[1] < 0.0
+
+
+def test_domain_randomisation_draws_a_table_per_episode(base):
+    game = AugmentedGame(base)
+    config = OuterConfig(SearchConfig(n_iters=3, warmup_iters=0, deviation_search=False, **QUICK))
+    result = outer_loop(game, [PlannerRun(marl_run(0), dr_scale=1.0)], config)
+    assert len(result.planner_reward) == 3
+
+
+@pytest.mark.parametrize(
+    "make, message",
+    [
+        (lambda b: AugmentedGame(b, "cops"), "variant must be one of"),
+        (lambda b: AugmentedGame(b, a_max=0), "a_max must be an integer in 1..100"),
+        (lambda b: PlannerRun(marl_run(0), q=-0.5), "q must be a finite number >= 0"),
+        (lambda b: Fig5Params(test_qs=[0.0, 2.0]), r"test_qs must all be numbers in 0\.\.1"),
+        (lambda b: Fig5Params(seeds=0), r"seeds must be an integer in 1\.\.100"),
+        (lambda b: Fig5Params(variant="cops"), "variant must be one of"),
+    ],
+)
+def test_bad_input_raises(base, make, message):
+    with pytest.raises(ValueError, match=message):
+        make(base)
+
+
+def test_planner_logits_of_the_wrong_shape_raise(base):
+    config = OuterConfig(SearchConfig(n_iters=1, warmup_iters=0, deviation_search=False, **QUICK))
+    with pytest.raises(ValueError, match="planner_logits must have shape"):
+        outer_loop(AugmentedGame(base), [PlannerRun(marl_run(0))], config, planner_logits=torch.zeros(1, 3))
+
+
+def test_papermill_runs_figure_5_with_fewer_seeds(tmp_path):
+    out = tmp_path / "fig5.ipynb"
+    papermill.execute_notebook(
+        str(NOTEBOOK),
+        str(out),
+        parameters={"seeds": 1, "train_iters": 250, "test_iters": 110, "test_qs": [0.0, 1.0]},
+        progress_bar=False,
+        cwd=str(NOTEBOOK.parent),
+    )
+    # 5 planners (one seed per method) x 2 test Q
+    assert "10 evaluations" in out.read_text()
