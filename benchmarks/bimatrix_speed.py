@@ -1,11 +1,12 @@
-"""Speed of the repeated bimatrix game and of one default Figure 3 run.
+"""Speed of the repeated bimatrix game and of the default runs of Figures 3, 4 and 5.
 
 Prints, from one run of this script:
 - environment throughput in agent-steps per second of the plain Python game (the baseline) and of the
   vectorised game at several batch sizes, with the ratio to the baseline (goal: >= 100x);
-- the wall time of one Figure 3 run with the notebook's default parameters.
+- the wall time of one run of each figure with its notebook's default parameters (goals: Figure 3 at
+  most 3 minutes, Figures 4 and 5 at most 5 minutes, on 2 cores).
 
-    .venv/bin/python benchmarks/bimatrix_speed.py [--skip-fig3]
+    .venv/bin/python benchmarks/bimatrix_speed.py [--skip-figures]
 """
 
 from __future__ import annotations
@@ -54,7 +55,7 @@ def torch_agent_steps_per_second(payoffs, batch: int, seconds: float = 2.0) -> f
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--skip-fig3", action="store_true", help="only measure environment throughput")
+    parser.add_argument("--skip-figures", action="store_true", help="only measure environment throughput")
     args = parser.parse_args()
     torch.set_default_dtype(torch.float64)
     payoffs = load_payoffs("default")
@@ -65,11 +66,17 @@ def main() -> None:
     for batch in (1, 64, 1024, 16384):
         rate = torch_agent_steps_per_second(payoffs, batch)
         print(f"{f'vectorised, {batch} envs':<28}{rate:>16,.0f}{rate / baseline:>11.1f}x")
-    if not args.skip_fig3:
+    if not args.skip_figures:
         from ermas.experiments.fig3 import Fig3Params, run_fig3
+        from ermas.experiments.fig4 import Fig4Params, run_fig4
+        from ermas.experiments.fig5 import Fig5Params, run_fig5
 
-        result = run_fig3(Fig3Params())
-        print(f"one default Figure 3 run ({len(result.runs)} runs in one batch): {result.seconds:.1f} s")
+        fig3 = run_fig3(Fig3Params())
+        print(f"default Figure 3 ({len(fig3.runs)} runs in one batch): {fig3.seconds:.1f} s")
+        fig4 = run_fig4(Fig4Params())
+        print(f"default Figure 4 ({len(fig4.runs)} runs in one batch): {fig4.seconds:.1f} s")
+        fig5 = run_fig5(Fig5Params())
+        print(f"default Figure 5 ({len(fig5.planners)} planners, {len(fig5.tests)} evaluations): {fig5.seconds:.1f} s")
 
 
 if __name__ == "__main__":

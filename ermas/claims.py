@@ -2,13 +2,9 @@
 
 from __future__ import annotations
 
-import os
 from dataclasses import asdict, dataclass
-from pathlib import Path
 
 import pandas as pd
-
-from ermas.io import atomic_write_json
 
 
 @dataclass(frozen=True)
@@ -32,11 +28,16 @@ def claims_table(claims: list[Claim]) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-CLAIMS_DIR = Path(os.environ.get("ERMAS_CLAIMS_DIR", Path(__file__).resolve().parents[1] / "_build" / "claims"))
+METADATA_KEY = "ermas_claims"
 
 
-def save_claims(claims: list[Claim], name: str) -> Path:
-    """Write the claims as ``CLAIMS_DIR/<name>.json`` (atomically), for the book's reproduction report."""
-    path = CLAIMS_DIR / f"{name}.json"
-    atomic_write_json([asdict(c) | {"verdict": c.verdict} for c in claims], path)
-    return path
+def show_claims(claims: list[Claim]) -> None:
+    """Display the claims table in a notebook, with the claims themselves in the output's metadata.
+
+    The book's reproduction report reads that metadata from the notebooks executed for the build, so it
+    always shows the numbers of the runs in the book (and never those of some other run).
+    """
+    from IPython.display import display
+
+    records = [asdict(c) | {"verdict": c.verdict} for c in claims]
+    display(claims_table(claims), metadata={METADATA_KEY: records})

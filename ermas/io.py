@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 import tempfile
 from pathlib import Path
@@ -28,8 +27,3 @@ def _atomic_write(path: str | os.PathLike, write: Any) -> None:
 def atomic_save(obj: Any, path: str | os.PathLike) -> None:
     """``torch.save`` to ``path`` atomically."""
     _atomic_write(path, lambda tmp: torch.save(obj, tmp))
-
-
-def atomic_write_json(obj: Any, path: str | os.PathLike) -> None:
-    """Write ``obj`` as indented JSON to ``path`` atomically."""
-    _atomic_write(path, lambda tmp: Path(tmp).write_text(json.dumps(obj, indent=2, sort_keys=True) + "\n"))

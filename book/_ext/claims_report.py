@@ -1,8 +1,9 @@
 """Sphinx extension: the ``claims-report`` directive, one table of every claim the figure notebooks checked.
 
-The notebooks write their claims to ``_build/claims/<figure>.json`` while they execute (during Sphinx's
-read phase); the directive leaves a placeholder that is filled at write time, after every notebook ran,
-so the table always shows the numbers of this build.
+Each figure notebook displays its claims with ``ermas.claims.show_claims``, which stores them in the
+output's metadata. The notebooks run (or come from the execution cache) during Sphinx's read phase and
+are written to ``_build/jupyter_execute``; the directive leaves a placeholder that is filled at write
+time from those executed notebooks, so the table always shows the numbers of this build.
 """
 
 from __future__ import annotations
@@ -26,8 +27,18 @@ class ClaimsReport(SphinxDirective):
         return [claims_placeholder()]
 
 
-def _claims_dir(app: Sphinx) -> Path:
-    return Path(app.srcdir) / "_build" / "claims"
+METADATA_KEY = "ermas_claims"
+
+
+def _executed_claims(app: Sphinx) -> list[dict]:
+    """Claims found in the output metadata of the executed figure notebooks, in file-name order."""
+    folder = Path(app.outdir).parent / "jupyter_execute" / "notebooks"
+    found = []
+    for path in sorted(folder.glob("*.ipynb")):
+        for cell in json.loads(path.read_text())["cells"]:
+            for output in cell.get("outputs", []):
+                found.extend(output.get("metadata", {}).get(METADATA_KEY, []))
+    return found
 
 
 def _table(rows: list[list[str]]) -> nodes.table:
@@ -55,15 +66,12 @@ def fill_placeholders(app: Sphinx, doctree: nodes.document, docname: str) -> Non
     placeholders = list(doctree.findall(claims_placeholder))
     if not placeholders:
         return
-    rows = []
-    for path in sorted(_claims_dir(app).glob("*.json")):
-        for claim in json.loads(path.read_text()):
-            rows.append([claim["figure"], claim["statement"], claim["test"], claim["measured"], claim["verdict"]])
+    rows = [[c["figure"], c["statement"], c["test"], c["measured"], c["verdict"]] for c in _executed_claims(app)]
     for node in placeholders:
         if rows:
             node.replace_self(_table(rows))
         else:
-            node.replace_self(nodes.paragraph(text="No figure notebook has written its claims in this build."))
+            node.replace_self(nodes.paragraph(text="No executed figure notebook in this build displays claims."))
 
 
 def setup(app: Sphinx) -> dict:
