@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import math
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -394,11 +394,7 @@ def _deviation_search(
         weights = batch.state_frequencies(n_states)
         base = (coef * torch.softmax(current, -1)).sum((-1, -2))
 
-        def feasible(flat: torch.Tensor, weights=weights, before=current) -> torch.Tensor:
-            cand = flat.view_as(before)
-            within_step = mean_kl(weights, before, cand) <= step_kl * (1 + 1e-9)
-            within_region = mean_kl(start_weights, start, cand) <= config.rho * (1 + 1e-9)
-            return within_step & within_region
+        feasible = deviation_feasibility(start, start_weights, current, weights, config.rho, config.n_inner)
 
         def gain(flat: torch.Tensor, coef=coef, base=base) -> torch.Tensor:
             return (coef * torch.softmax(flat.view_as(coef), -1)).sum((-1, -2)) - base
@@ -433,6 +429,29 @@ def _adam_step(state: SearchState, direction: torch.Tensor, config: SearchConfig
         state.adam_m, state.adam_v, state.iteration, direction, config.lr, config.adam_betas
     )
     return delta
+
+
+def deviation_feasibility(
+    start: torch.Tensor,
+    start_weights: torch.Tensor,
+    current: torch.Tensor,
+    weights: torch.Tensor,
+    rho: float,
+    n_inner: int,
+) -> Callable[[torch.Tensor], torch.Tensor]:
+    """The line search's test for a deviation step from ``current`` (flat candidates ``(B, S*A)``).
+
+    A candidate passes when its KL from ``current`` (under ``weights``) is at most ``rho / n_inner`` and
+    its KL from the search's ``start`` (under ``start_weights``) at most ``rho``.
+    """
+
+    def feasible(flat: torch.Tensor) -> torch.Tensor:
+        candidate = flat.view_as(current)
+        within_step = mean_kl(weights, current, candidate) <= rho / n_inner * (1 + 1e-9)
+        within_region = mean_kl(start_weights, start, candidate) <= rho * (1 + 1e-9)
+        return within_step & within_region
+
+    return feasible
 
 
 def _check_finite(theta: torch.Tensor, lambdas: torch.Tensor, iteration: int) -> None:

@@ -22,9 +22,10 @@ from __future__ import annotations
 import pandas as pd
 import torch
 
+from ermas.agent_adv_search import deviation_feasibility
 from ermas.exact import exact_returns, trust_region_regret, visitation
 from ermas.games.bimatrix import BimatrixGame
-from ermas.tabular import fisher_vector_product, mean_kl, natural_gradient
+from ermas.tabular import fisher_vector_product, natural_gradient
 from ermas.trpo import trust_region_step
 
 VARIANTS = ("paper", "released", "danskin", "none")
@@ -60,18 +61,13 @@ def exact_deviation_path(
             trial[:, agent] = flat.view_as(start)
             return exact_returns(game, trial)[:, 1 + agent] - before
 
-        def feasible(flat: torch.Tensor, weights=weights, current=current) -> torch.Tensor:
-            cand = flat.view_as(start)
-            step_ok = mean_kl(weights, current, cand) <= rho / n_inner * (1 + 1e-9)
-            return step_ok & (mean_kl(start_weights, start, cand) <= rho * (1 + 1e-9))
-
         step = trust_region_step(
             current.flatten(1),
             grads[-1].flatten(1),
             fvp=lambda v, w=weights, c=current: fisher_vector_product(w, c, v.view_as(c)).flatten(1),
             natural_direction=lambda g, w=weights, c=current: natural_gradient(w, c, g.view_as(c)).flatten(1),
             surrogate_gain=gain,
-            is_feasible=feasible,
+            is_feasible=deviation_feasibility(start, start_weights, current, weights, rho, n_inner),
             max_kl=rho / n_inner,
         )
         joint = joint.clone()

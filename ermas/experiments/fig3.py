@@ -16,70 +16,39 @@ import numpy as np
 import pandas as pd
 import torch
 
-from ermas.agent_adv_search import META_VARIANTS, RunSpec, SearchConfig, agent_adv_search, marl_run
+from ermas.agent_adv_search import RunSpec, agent_adv_search, marl_run
 from ermas.claims import Claim
 from ermas.experiments.evaluation import final_metrics
+from ermas.experiments.params import BimatrixSettings, check_int, check_list, check_number
 from ermas.games.bimatrix import BimatrixGame
-from ermas.games.payoffs import PAYOFF_CHOICES, load_payoffs
 
 
 @dataclass(frozen=True)
-class Fig3Params:
+class Fig3Params(BimatrixSettings):
     """The notebook's parameters (papermill ``-p`` / ``-y``); checked before anything runs."""
 
     seeds: int = 10
     epsilons: Sequence[float] = (-0.02, 0.0, 0.02, 0.05, 0.1)
     n_iters: int = 1500
     warmup_iters: int = 200
-    payoffs: str = "default"
-    meta: str = "paper"
     beta: float = 0.2
     lambda0: float = 8.0
-    horizon: int = 16
-    n_episodes: int = 32
-    rho: float = 0.2
-    entropy_coef: float = 0.02
     last_iters: int = 100
     first_seed: int = 0
 
     def __post_init__(self) -> None:
-        _check_int("seeds", self.seeds, 1, 100)
-        _check_int("n_iters", self.n_iters, 1, 1_000_000)
-        _check_int("warmup_iters", self.warmup_iters, 0, self.n_iters)
-        _check_int("horizon", self.horizon, 1, 10_000)
-        _check_int("n_episodes", self.n_episodes, 2, 100_000)
-        _check_int("last_iters", self.last_iters, 1, self.n_iters)
-        _check_int("first_seed", self.first_seed, 0, 2**31)
-        if isinstance(self.epsilons, str) or not isinstance(self.epsilons, Sequence) or not self.epsilons:
-            raise ValueError(
-                f"epsilons must be a non-empty list of numbers (use -y 'epsilons: [...]'); got {self.epsilons!r}"
-            )
-        if not all(isinstance(e, int | float) and math.isfinite(e) and -1 <= e <= 1 for e in self.epsilons):
-            raise ValueError(f"epsilons must all be numbers in -1..1 (per-step regret); got {self.epsilons!r}")
-        if list(self.epsilons) != sorted(set(self.epsilons)):
-            raise ValueError(f"epsilons must be distinct and increasing; got {self.epsilons!r}")
-        if self.payoffs not in PAYOFF_CHOICES:
-            raise ValueError(f"payoffs must be one of {PAYOFF_CHOICES}; got {self.payoffs!r}")
-        if self.meta not in META_VARIANTS:
-            raise ValueError(f"meta must be one of {META_VARIANTS}; got {self.meta!r}")
-        for name, low in (("beta", 0.0), ("lambda0", 0.0), ("rho", 1e-9), ("entropy_coef", 0.0)):
-            value = getattr(self, name)
-            if not isinstance(value, int | float) or not math.isfinite(value) or value < low:
-                raise ValueError(f"{name} must be a finite number >= {low}; got {value!r}")
+        self.check_settings()
+        check_int("seeds", self.seeds, 1, 100)
+        check_int("n_iters", self.n_iters, 1, 1_000_000)
+        check_int("warmup_iters", self.warmup_iters, 0, self.n_iters)
+        check_int("last_iters", self.last_iters, 1, self.n_iters)
+        check_int("first_seed", self.first_seed, 0, 2**31)
+        check_list("epsilons", self.epsilons, -1.0, 1.0)
+        check_number("beta", self.beta, 0.0)
+        check_number("lambda0", self.lambda0, 0.0)
 
     def game(self) -> BimatrixGame:
-        return BimatrixGame(torch.tensor(load_payoffs(self.payoffs)), self.horizon)
-
-    def search_config(self) -> SearchConfig:
-        return SearchConfig(
-            n_iters=self.n_iters,
-            warmup_iters=self.warmup_iters,
-            n_episodes=self.n_episodes,
-            rho=self.rho,
-            lr=0.05,
-            entropy_coef=self.entropy_coef,
-            dual_lr=2.0,
-        )
+        return self.base_game()
 
     def runs(self) -> tuple[list[RunSpec], list[str]]:
         """All runs of the figure and a label for each ("MARL" or the epsilon)."""
@@ -92,11 +61,6 @@ class Fig3Params:
             ]
             labels += [f"{eps:g}"] * self.seeds
         return runs, labels
-
-
-def _check_int(name: str, value: object, low: int, high: int) -> None:
-    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
-        raise ValueError(f"{name} must be an integer in {low}..{high}; got {value!r}")
 
 
 @dataclass
@@ -115,7 +79,7 @@ def run_fig3(params: Fig3Params, progress: bool = False, torch_threads: int | No
     start = time.perf_counter()
     game = params.game()
     runs, labels = params.runs()
-    state = agent_adv_search(game, runs, params.search_config(), progress=progress)
+    state = agent_adv_search(game, runs, params.search_config(params.n_iters, params.warmup_iters), progress=progress)
     table = final_metrics(game, runs, state, params.rho, params.last_iters)
     table.insert(0, "method", ["MARL" if label == "MARL" else "ERMAS" for label in labels])
     table.insert(1, "epsilon", [math.nan if label == "MARL" else float(label) for label in labels])

@@ -16,18 +16,17 @@ import numpy as np
 import pandas as pd
 import torch
 
-from ermas.agent_adv_search import META_VARIANTS, RunSpec, SearchConfig, agent_adv_search, marl_run
+from ermas.agent_adv_search import RunSpec, agent_adv_search, marl_run
 from ermas.claims import Claim
 from ermas.experiments.evaluation import final_metrics
-from ermas.experiments.fig3 import _check_int
+from ermas.experiments.params import BimatrixSettings, check_int, check_list, check_number
 from ermas.games.bimatrix import BimatrixGame
-from ermas.games.payoffs import PAYOFF_CHOICES, load_payoffs
 
 N_AGENTS = 2
 
 
 @dataclass(frozen=True)
-class Fig4Params:
+class Fig4Params(BimatrixSettings):
     """The notebook's parameters; checked before anything runs."""
 
     seeds: int = 10
@@ -38,51 +37,25 @@ class Fig4Params:
     n_iters: int = 1000
     warmup_iters: int = 200
     lambda0: float = 8.0
-    payoffs: str = "default"
-    meta: str = "paper"
-    horizon: int = 16
-    n_episodes: int = 32
-    rho: float = 0.2
-    entropy_coef: float = 0.02
     last_iters: int = 100
     smoothing: int = 50
 
     def __post_init__(self) -> None:
-        _check_int("seeds", self.seeds, 1, 100)
-        _check_int("n_iters", self.n_iters, 1, 1_000_000)
-        _check_int("warmup_iters", self.warmup_iters, 0, self.n_iters)
-        _check_int("horizon", self.horizon, 1, 10_000)
-        _check_int("n_episodes", self.n_episodes, 2, 100_000)
-        _check_int("last_iters", self.last_iters, 1, self.n_iters)
-        _check_int("smoothing", self.smoothing, 1, self.n_iters)
-        _check_list("fixed_lambdas", self.fixed_lambdas, 0.0, 1000.0)
-        _check_list("betas", self.betas, 0.0, 10.0)
+        self.check_settings()
+        check_int("seeds", self.seeds, 1, 100)
+        check_int("n_iters", self.n_iters, 1, 1_000_000)
+        check_int("warmup_iters", self.warmup_iters, 0, self.n_iters)
+        check_int("last_iters", self.last_iters, 1, self.n_iters)
+        check_int("smoothing", self.smoothing, 1, self.n_iters)
+        check_list("fixed_lambdas", self.fixed_lambdas, 0.0, 1000.0)
+        check_list("betas", self.betas, 0.0, 10.0)
         if self.reference_beta not in self.betas:
             raise ValueError(f"reference_beta must be one of betas {list(self.betas)}; got {self.reference_beta!r}")
-        if not isinstance(self.epsilon, int | float) or not -1 <= self.epsilon <= 1:
-            raise ValueError(f"epsilon must be a number in -1..1 (per-step regret); got {self.epsilon!r}")
-        if self.payoffs not in PAYOFF_CHOICES:
-            raise ValueError(f"payoffs must be one of {PAYOFF_CHOICES}; got {self.payoffs!r}")
-        if self.meta not in META_VARIANTS:
-            raise ValueError(f"meta must be one of {META_VARIANTS}; got {self.meta!r}")
-        for name, low in (("lambda0", 0.0), ("rho", 1e-9), ("entropy_coef", 0.0)):
-            value = getattr(self, name)
-            if not isinstance(value, int | float) or not math.isfinite(value) or value < low:
-                raise ValueError(f"{name} must be a finite number >= {low}; got {value!r}")
+        check_number("epsilon", self.epsilon, -1.0, 1.0)
+        check_number("lambda0", self.lambda0, 0.0)
 
     def game(self) -> BimatrixGame:
-        return BimatrixGame(torch.tensor(load_payoffs(self.payoffs)), self.horizon)
-
-    def search_config(self) -> SearchConfig:
-        return SearchConfig(
-            n_iters=self.n_iters,
-            warmup_iters=self.warmup_iters,
-            n_episodes=self.n_episodes,
-            rho=self.rho,
-            lr=0.05,
-            entropy_coef=self.entropy_coef,
-            dual_lr=2.0,
-        )
+        return self.base_game()
 
     def runs(self) -> tuple[list[RunSpec], list[str]]:
         """Every run and its group: "MARL", "fixed lambda0=<x>" or "beta=<x>" (dynamic lambda)."""
@@ -99,15 +72,6 @@ class Fig4Params:
         return runs, labels
 
 
-def _check_list(name: str, values: object, low: float, high: float) -> None:
-    if isinstance(values, str) or not isinstance(values, Sequence) or not values:
-        raise ValueError(f"{name} must be a non-empty list of numbers (use -y '{name}: [...]'); got {values!r}")
-    if not all(isinstance(v, int | float) and math.isfinite(v) and low <= v <= high for v in values):
-        raise ValueError(f"{name} must all be numbers in {low:g}..{high:g}; got {values!r}")
-    if list(values) != sorted(set(values)):
-        raise ValueError(f"{name} must be distinct and increasing; got {values!r}")
-
-
 @dataclass
 class Fig4Result:
     params: Fig4Params
@@ -122,7 +86,7 @@ def run_fig4(params: Fig4Params, progress: bool = False) -> Fig4Result:
     start = time.perf_counter()
     game = params.game()
     runs, labels = params.runs()
-    state = agent_adv_search(game, runs, params.search_config(), progress=progress)
+    state = agent_adv_search(game, runs, params.search_config(params.n_iters, params.warmup_iters), progress=progress)
     table = final_metrics(game, runs, state, params.rho, params.last_iters)
     table.insert(0, "group", labels)
     exact = state.history.stacked()["exact"]  # (T, B, 3)

@@ -17,20 +17,17 @@ import numpy as np
 import pandas as pd
 import torch
 
-from ermas.agent_adv_search import META_VARIANTS, RunSpec, SearchConfig, marl_run
+from ermas.agent_adv_search import RunSpec, marl_run
 from ermas.claims import Claim
-from ermas.experiments.fig3 import _check_int
-from ermas.experiments.fig4 import _check_list
+from ermas.experiments.params import BimatrixSettings, check_choice, check_int, check_list, check_number
 from ermas.games.augmented import AUGMENTED_VARIANTS, AugmentedGame
-from ermas.games.bimatrix import BimatrixGame
-from ermas.games.payoffs import PAYOFF_CHOICES, load_payoffs
 from ermas.outer_loop import OuterConfig, PlannerRun, outer_loop
 
 METHODS = ("ERMAS", "MARL (Q=0)", "MARL (Q=0.5)", "DR", "RR")
 
 
 @dataclass(frozen=True)
-class Fig5Params:
+class Fig5Params(BimatrixSettings):
     """The notebook's parameters; checked before anything runs."""
 
     seeds: int = 5
@@ -44,57 +41,25 @@ class Fig5Params:
     risk_aversion: float = 0.5
     variant: str = "paper"
     a_max: int = 4
-    payoffs: str = "default"
-    meta: str = "paper"
-    horizon: int = 16
-    n_episodes: int = 32
-    rho: float = 0.2
-    entropy_coef: float = 0.02
     last_iters: int = 100
 
     def __post_init__(self) -> None:
-        _check_int("seeds", self.seeds, 1, 100)
-        _check_int("train_iters", self.train_iters, 1, 1_000_000)
-        _check_int("test_iters", self.test_iters, 1, 1_000_000)
-        _check_int("warmup_iters", self.warmup_iters, 0, self.train_iters)
-        _check_int("last_iters", self.last_iters, 1, min(self.train_iters, self.test_iters))
-        _check_int("a_max", self.a_max, 1, 100)
-        _check_int("horizon", self.horizon, 1, 10_000)
-        _check_int("n_episodes", self.n_episodes, 2, 100_000)
-        _check_list("test_qs", self.test_qs, 0.0, 1.0)
-        for name, low, high in (
-            ("epsilon", -1.0, 1.0),
-            ("train_q_robust", 0.0, 1.0),
-            ("dr_scale", 0.0, 10.0),
-            ("risk_aversion", 0.0, 10.0),
-            ("rho", 1e-9, 10.0),
-            ("entropy_coef", 0.0, 10.0),
-        ):
-            value = getattr(self, name)
-            if not isinstance(value, int | float) or not math.isfinite(value) or not low <= value <= high:
-                raise ValueError(f"{name} must be a number in {low:g}..{high:g}; got {value!r}")
-        if self.variant not in AUGMENTED_VARIANTS:
-            raise ValueError(f"variant must be one of {AUGMENTED_VARIANTS}; got {self.variant!r}")
-        if self.payoffs not in PAYOFF_CHOICES:
-            raise ValueError(f"payoffs must be one of {PAYOFF_CHOICES}; got {self.payoffs!r}")
-        if self.meta not in META_VARIANTS:
-            raise ValueError(f"meta must be one of {META_VARIANTS}; got {self.meta!r}")
+        self.check_settings()
+        check_int("seeds", self.seeds, 1, 100)
+        check_int("train_iters", self.train_iters, 1, 1_000_000)
+        check_int("test_iters", self.test_iters, 1, 1_000_000)
+        check_int("warmup_iters", self.warmup_iters, 0, self.train_iters)
+        check_int("last_iters", self.last_iters, 1, min(self.train_iters, self.test_iters))
+        check_int("a_max", self.a_max, 1, 100)
+        check_list("test_qs", self.test_qs, 0.0, 1.0)
+        check_number("epsilon", self.epsilon, -1.0, 1.0)
+        check_number("train_q_robust", self.train_q_robust, 0.0, 1.0)
+        check_number("dr_scale", self.dr_scale, 0.0, 10.0)
+        check_number("risk_aversion", self.risk_aversion, 0.0, 10.0)
+        check_choice("variant", self.variant, AUGMENTED_VARIANTS)
 
     def game(self) -> AugmentedGame:
-        base = BimatrixGame(torch.tensor(load_payoffs(self.payoffs)), self.horizon)
-        return AugmentedGame(base, self.variant, self.a_max)
-
-    def search_config(self, n_iters: int, warmup_iters: int, deviation_search: bool) -> SearchConfig:
-        return SearchConfig(
-            n_iters=n_iters,
-            warmup_iters=warmup_iters,
-            n_episodes=self.n_episodes,
-            rho=self.rho,
-            lr=0.05,
-            entropy_coef=self.entropy_coef,
-            dual_lr=2.0,
-            deviation_search=deviation_search,
-        )
+        return AugmentedGame(self.base_game(), self.variant, self.a_max)
 
     def training_runs(self) -> tuple[list[PlannerRun], list[str]]:
         runs, labels = [], []
