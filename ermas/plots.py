@@ -36,6 +36,18 @@ def payoff_heatmaps(payoffs: np.ndarray) -> Figure:
     return fig
 
 
+def _outcome_point(ax: plt.Axes, group: pd.DataFrame, **style) -> None:
+    """One setting's end-of-training outcome: mean and standard deviation over its seeds."""
+    ax.errorbar(
+        group.agents.mean(),
+        group.planner.mean(),
+        xerr=group.agents.std(ddof=0),
+        yerr=group.planner.std(ddof=0),
+        capsize=3,
+        **style,
+    )
+
+
 def equilibria_scatter(runs: pd.DataFrame, ax: plt.Axes) -> None:
     """Agents' against planner's average reward, mean and standard deviation over seeds per setting."""
     groups = [("MARL", runs[runs.method == "MARL"])]
@@ -44,16 +56,7 @@ def equilibria_scatter(runs: pd.DataFrame, ax: plt.Axes) -> None:
     colors = plt.cm.plasma(np.linspace(0.1, 0.85, max(len(groups) - 1, 1)))
     for k, (label, group) in enumerate(groups):
         color = "black" if label == "MARL" else colors[k - 1]
-        ax.errorbar(
-            group.agents.mean(),
-            group.planner.mean(),
-            xerr=group.agents.std(ddof=0),
-            yerr=group.planner.std(ddof=0),
-            fmt="o",
-            color=color,
-            label=label,
-            capsize=3,
-        )
+        _outcome_point(ax, group, fmt="o", color=color, label=label)
     ax.set_xlabel("agents' average reward per step")
     ax.set_ylabel("planner's average reward per step")
     ax.legend(fontsize=8)
@@ -98,28 +101,10 @@ def fig4_panels(runs: pd.DataFrame, curves: pd.DataFrame, threshold: float) -> F
     colors = plt.cm.viridis(np.linspace(0.1, 0.9, max(len(fixed), 1)))
     for name, color, marker in [("MARL", "black", "o")] + [(g, c, "s") for g, c in zip(fixed, colors, strict=True)]:
         group = runs[runs.group == name]
-        left.errorbar(
-            group.agents.mean(),
-            group.planner.mean(),
-            xerr=group.agents.std(ddof=0),
-            yerr=group.planner.std(ddof=0),
-            fmt=marker,
-            color=color,
-            label=name,
-            capsize=3,
-        )
+        _outcome_point(left, group, fmt=marker, color=color, label=name)
     for name in dynamic:
         group = runs[runs.group == name]
-        left.errorbar(
-            group.agents.mean(),
-            group.planner.mean(),
-            xerr=group.agents.std(ddof=0),
-            yerr=group.planner.std(ddof=0),
-            fmt="*",
-            markersize=10,
-            capsize=3,
-            label=f"dynamic lambda, {name}",
-        )
+        _outcome_point(left, group, fmt="*", markersize=10, label=f"dynamic lambda, {name}")
     left.set_xlabel("agents' average reward per step")
     left.set_ylabel("planner's average reward per step")
     left.set_title("Fixed against dynamic $\\lambda$")
