@@ -105,7 +105,7 @@ def outer_loop(
     for it in tqdm(range(config.search.n_iters), disable=not progress, desc="Outer loop"):
         probs = torch.softmax(planner_logits, -1)
         tables = game.reward_tables(probs, q)  # (B, S, 3)
-        payoffs = _randomise(tables, dr_scale, search.generators, config.search.n_episodes)
+        payoffs = randomise_agent_rewards(tables, dr_scale, search.generators, config.search.n_episodes)
         batch = search_iteration(base, config.search, settings, search, payoffs)
         search.iteration += 1
         result.planner_reward.append(search.history.exact[-1][:, 0])
@@ -128,11 +128,11 @@ def outer_loop(
     return result
 
 
-def _randomise(
+def randomise_agent_rewards(
     tables: torch.Tensor, dr_scale: torch.Tensor, generators: list[torch.Generator], n_episodes: int
 ) -> torch.Tensor:
     """Per-episode tables ``(B, E, S, 3)`` with the agents' rewards shifted by ``U[-s, s]`` per cell, or
-    the tables unchanged where no run randomises."""
+    the tables unchanged when no run randomises."""
     if not bool((dr_scale > 0).any()):
         return tables
     n_states = tables.shape[1]

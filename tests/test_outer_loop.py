@@ -11,7 +11,7 @@ from ermas.experiments.fig5 import Fig5Params
 from ermas.games.augmented import AugmentedGame
 from ermas.games.bimatrix import BimatrixGame
 from ermas.games.payoffs import load_payoffs
-from ermas.outer_loop import OuterConfig, PlannerRun, outer_loop
+from ermas.outer_loop import OuterConfig, PlannerRun, outer_loop, randomise_agent_rewards
 from ermas.tabular import RolloutNoise, policy_gradients, rollout
 
 NOTEBOOK = Path(__file__).resolve().parents[1] / "notebooks" / "fig5.ipynb"
@@ -81,10 +81,17 @@ def test_a_frozen_planner_does_not_move_and_adversarial_agents_hurt_it(base):
 
 
 def test_domain_randomisation_draws_a_table_per_episode(base):
-    game = AugmentedGame(base)
-    config = OuterConfig(SearchConfig(n_iters=3, warmup_iters=0, deviation_search=False, **QUICK))
-    result = outer_loop(game, [PlannerRun(marl_run(0), dr_scale=1.0)], config)
-    assert len(result.planner_reward) == 3
+    tables = AugmentedGame(base).reward_tables(torch.full((2, 5), 0.2), torch.zeros(2))
+    generators = [torch.Generator().manual_seed(s) for s in range(2)]
+    shifted = randomise_agent_rewards(tables, torch.tensor([0.0, 0.5]), generators, n_episodes=6)
+    assert shifted.shape == (2, 6, 16, 3)
+    torch.testing.assert_close(shifted[..., 0], tables[:, None, :, 0].expand(-1, 6, -1))  # planner untouched
+    torch.testing.assert_close(shifted[0], tables[0].expand(6, -1, -1))  # run without randomisation
+    shift = shifted[1, :, :, 1:] - tables[1, None, :, 1:]
+    assert shift.abs().max() <= 0.5 and shift.abs().min() > 0
+    assert not torch.allclose(shift[0], shift[1])  # a new draw every episode
+    unchanged = randomise_agent_rewards(tables, torch.zeros(2), generators, n_episodes=6)
+    assert unchanged is tables  # no run randomises: the per-run tables are used as they are
 
 
 @pytest.mark.parametrize(

@@ -20,7 +20,6 @@ from ermas.agent_adv_search import RunSpec, agent_adv_search, marl_run
 from ermas.claims import Claim
 from ermas.experiments.evaluation import final_metrics
 from ermas.experiments.params import BimatrixSettings, check_int, check_list, check_number
-from ermas.games.bimatrix import BimatrixGame
 
 
 @dataclass(frozen=True)
@@ -47,9 +46,6 @@ class Fig3Params(BimatrixSettings):
         check_number("beta", self.beta, 0.0)
         check_number("lambda0", self.lambda0, 0.0)
 
-    def game(self) -> BimatrixGame:
-        return self.base_game()
-
     def runs(self) -> tuple[list[RunSpec], list[str]]:
         """All runs of the figure and a label for each ("MARL" or the epsilon)."""
         seeds = range(self.first_seed, self.first_seed + self.seeds)
@@ -71,10 +67,8 @@ class Fig3Result:
     seconds: float = 0.0
 
 
-def run_fig3(params: Fig3Params, progress: bool = False, torch_threads: int | None = None) -> Fig3Result:
+def run_fig3(params: Fig3Params, progress: bool = False) -> Fig3Result:
     """Train every run of Figure 3 in one batch and evaluate it; see the module docstring."""
-    if torch_threads is not None:
-        torch.set_num_threads(torch_threads)
     torch.set_default_dtype(torch.float64)
     start = time.perf_counter()
     game = params.game()

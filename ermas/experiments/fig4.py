@@ -20,7 +20,6 @@ from ermas.agent_adv_search import RunSpec, agent_adv_search, marl_run
 from ermas.claims import Claim
 from ermas.experiments.evaluation import final_metrics
 from ermas.experiments.params import BimatrixSettings, check_int, check_list, check_number
-from ermas.games.bimatrix import BimatrixGame
 
 N_AGENTS = 2
 
@@ -53,9 +52,6 @@ class Fig4Params(BimatrixSettings):
             raise ValueError(f"reference_beta must be one of betas {list(self.betas)}; got {self.reference_beta!r}")
         check_number("epsilon", self.epsilon, -1.0, 1.0)
         check_number("lambda0", self.lambda0, 0.0)
-
-    def game(self) -> BimatrixGame:
-        return self.base_game()
 
     def runs(self) -> tuple[list[RunSpec], list[str]]:
         """Every run and its group: "MARL", "fixed lambda0=<x>" or "beta=<x>" (dynamic lambda)."""

@@ -59,7 +59,7 @@ class Fig5Params(BimatrixSettings):
         check_choice("variant", self.variant, AUGMENTED_VARIANTS)
 
     def game(self) -> AugmentedGame:
-        return AugmentedGame(self.base_game(), self.variant, self.a_max)
+        return AugmentedGame(super().game(), self.variant, self.a_max)
 
     def training_runs(self) -> tuple[list[PlannerRun], list[str]]:
         runs, labels = [], []

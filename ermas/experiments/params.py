@@ -63,7 +63,7 @@ class BimatrixSettings:
         check_number("rho", self.rho, 1e-9, 10.0)
         check_number("entropy_coef", self.entropy_coef, 0.0, 10.0)
 
-    def base_game(self) -> BimatrixGame:
+    def game(self) -> BimatrixGame:
         return BimatrixGame(torch.tensor(load_payoffs(self.payoffs)), self.horizon)
 
     def search_config(self, n_iters: int, warmup_iters: int, deviation_search: bool = True) -> SearchConfig:
