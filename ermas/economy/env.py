@@ -1,0 +1,427 @@
+"""The Gather-Trade-Build economy of the AI Economist, vectorised over a batch of environments.
+
+Four agents on a grid move, gather wood and stone, trade them in a double auction, and turn one wood
+plus one stone into a house that pays coin according to their skill. Every ``tax_period`` steps their
+income is taxed and the revenue shared equally. Agents are rewarded by the change in isoelastic utility
+of coin minus labor, the planner by the change in equality times productivity.
+
+One call to :meth:`Economy.step` advances every environment of the batch by one step. The batch steps in
+lockstep (all environments share the timestep), so episodes end together. The order of a step is the
+AI Economist's: build, then the market (place orders, match, expire), then moving and gathering (agents in
+a random turn order), then taxes, then resource regrowth.
+
+Agent actions are one integer in ``0..49`` per agent (the package's flat layout):
+``0`` no-op, ``1`` build, ``2-12`` bid for stone at price 0..10, ``13-23`` ask for stone,
+``24-34`` bid for wood, ``35-45`` ask for wood, ``46-49`` move left, right, up, down.
+Planner actions (``tax_model="planner"``) are ``(B, 7)`` choices in ``0..21`` per tax bracket.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+from ermas.economy import taxes
+from ermas.economy.config import N_AGENTS, N_RESOURCES, EconomyConfig, fixed_skill_payments
+from ermas.economy.layout import Layout, load_layout
+from ermas.economy.market import Holdings, OrderBook
+from ermas.economy.metrics import isoelastic_utility, social_welfare
+
+N_AGENT_ACTIONS = 50
+BUILD = 1
+FIRST_TRADE, LAST_TRADE = 2, 45
+FIRST_MOVE = 46
+MOVE_DELTAS = torch.tensor([[0, -1], [0, 1], [-1, 0], [1, 0]])  # left, right, up, down as (row, col)
+
+
+@dataclass
+class StepEvents:
+    """What happened in one step, per environment.
+
+    Attributes:
+        built: ``(B, A)`` bool, the agent built a house.
+        trades: ``(B, R)`` trades executed per resource.
+        moved: ``(B, A)`` bool, the agent changed tile.
+        gathered: ``(B, A, R)`` units gathered.
+        tax_paid: ``(B, A)`` tax paid (nonzero only at the end of a tax period).
+        lump_sum: ``(B,)`` redistribution per agent (idem).
+    """
+
+    built: torch.Tensor
+    trades: torch.Tensor
+    moved: torch.Tensor
+    gathered: torch.Tensor
+    tax_paid: torch.Tensor
+    lump_sum: torch.Tensor
+
+
+@dataclass
+class StepResult:
+    """``rewards`` ``(B, A)``, ``planner_reward`` ``(B,)``, ``done`` (the whole batch), and the events."""
+
+    rewards: torch.Tensor
+    planner_reward: torch.Tensor
+    done: bool
+    events: StepEvents
+
+
+def _per_env(value: torch.Tensor | float, batch: int, name: str) -> torch.Tensor:
+    tensor = torch.as_tensor(value, dtype=torch.float64)
+    if tensor.dim() == 0:
+        tensor = tensor.expand(batch).clone()
+    if tensor.shape != (batch,):
+        raise ValueError(f"{name} must be a number or a tensor of shape ({batch},), got shape {tuple(tensor.shape)}")
+    if not bool(torch.isfinite(tensor).all()):
+        raise ValueError(f"{name} must be finite")
+    return tensor
+
+
+class Economy:
+    """A batch of ``batch`` Gather-Trade-Build economies with the same rules and map.
+
+    Args:
+        batch: number of environments ``B``.
+        config: the rules (see :class:`EconomyConfig`).
+        eta: isoelastic utility parameter in ``[0, 1]``, a number or a ``(B,)`` tensor (one per environment).
+            ``eta = 1`` means logarithmic utility of coin.
+        labor_weight: disutility per unit of labor, ``>= 0``, a number or ``(B,)`` tensor.
+        seed: seed of the simulator's random generator (turn orders, skills, gathering bonus, regrowth).
+    """
+
+    def __init__(
+        self,
+        batch: int,
+        config: EconomyConfig | None = None,
+        eta: torch.Tensor | float = 0.23,
+        labor_weight: torch.Tensor | float = 0.21,
+        seed: int = 0,
+    ) -> None:
+        if not isinstance(batch, int) or batch < 1:
+            raise ValueError(f"batch must be a positive integer, got {batch!r}")
+        self.config = config or EconomyConfig()
+        self.batch = batch
+        self.eta = _per_env(eta, batch, "eta")
+        if bool((self.eta < 0).any()) or bool((self.eta > 1).any()):
+            raise ValueError("eta must lie in [0, 1] (eta = 1 is logarithmic utility)")
+        self.labor_weight = _per_env(labor_weight, batch, "labor_weight")
+        if bool((self.labor_weight < 0).any()):
+            raise ValueError("labor_weight must be >= 0 (it is a cost per unit of labor)")
+        self.layout: Layout = load_layout(self.config.layout)
+        self.generator = torch.Generator().manual_seed(seed)
+        height, width = self.layout.shape
+        self.height, self.width = height, width
+        corners = self.layout.start_corners()
+        self._corner_cells = torch.tensor([r * width + c for r, c in corners])
+        self._rank_payments = torch.tensor(
+            fixed_skill_payments(self.config.base_payment, self.config.max_skill_multiplier), dtype=torch.float64
+        )
+        self._source = self.layout.sources.reshape(N_RESOURCES, -1)  # (R, H*W)
+        self._water = self.layout.water.reshape(-1)
+        self._landmark_free = ~(self._source.any(0) | self._water)  # no source block, no water
+        self.completions = 0
+        self.saez = taxes.SaezState.empty(batch)
+        self._positive_reward_steps = torch.zeros(batch, dtype=torch.float64)
+        self.reset()
+
+    # --- state --------------------------------------------------------------------------------------
+
+    def reset(self, skill_rank: torch.Tensor | None = None) -> None:
+        """Start a new episode in every environment: the map's resources, empty inventories, no houses,
+        no orders, skills and corners assigned to agents in a random permutation, tax rates reset.
+
+        Args:
+            skill_rank: optional ``(B, 4)`` permutation, the skill rank (0 = lowest) of each agent; drawn at
+                random when omitted (given, it lets another simulator's episode be replayed).
+        """
+        b, cfg = self.batch, self.config
+        self.timestep = 0
+        self.resources = self._source.unsqueeze(0).expand(b, -1, -1).to(torch.int8).clone()  # (B, R, H*W)
+        self.house_owner = torch.full((b, self.height * self.width), -1, dtype=torch.long)  # (B, H*W)
+        self.holdings = Holdings(
+            coin=torch.zeros(b, N_AGENTS, dtype=torch.float64),
+            coin_escrow=torch.zeros(b, N_AGENTS, dtype=torch.float64),
+            goods=torch.zeros(b, N_AGENTS, N_RESOURCES, dtype=torch.long),
+            goods_escrow=torch.zeros(b, N_AGENTS, N_RESOURCES, dtype=torch.long),
+            labor=torch.zeros(b, N_AGENTS, dtype=torch.float64),
+        )
+        self.book = OrderBook.empty(b, N_RESOURCES, N_AGENTS, cfg.max_orders, cfg.max_price, cfg.order_duration)
+        # rank_of[b, i]: the skill rank (0 = lowest) of agent i; its corner and house payment follow.
+        if skill_rank is None:
+            skill_rank = torch.rand(b, N_AGENTS, generator=self.generator).argsort(-1)
+        skill_rank = torch.as_tensor(skill_rank).long()
+        if skill_rank.shape != (b, N_AGENTS) or not bool((skill_rank.sort(-1).values == torch.arange(N_AGENTS)).all()):
+            raise ValueError(f"skill_rank must be a ({b}, {N_AGENTS}) tensor of permutations of 0..3")
+        self.skill_rank = skill_rank
+        self.cell = self._corner_cells[self.skill_rank]  # (B, A) flat tile index r * W + c
+        self.build_payment = self._rank_payments[self.skill_rank]
+        if cfg.gather_bonus:
+            u = torch.rand(b, N_AGENTS, dtype=torch.float64, generator=self.generator)
+            pareto = (1 - u) ** (-1 / 3) - 1  # numpy's Pareto(3) (a Lomax)
+            self.bonus_prob = pareto.clamp(max=2) / 2
+        else:
+            self.bonus_prob = torch.zeros(b, N_AGENTS, dtype=torch.float64)
+        # Taxes
+        self.tax_phase = 1  # position in the tax period, 1..period (the package's tax_cycle_pos)
+        self.rate_choice = torch.zeros(b, taxes.N_BRACKETS, dtype=torch.long)  # planner: index into PLANNER_RATES
+        self.rates = self._schedule_rates(reset=True)
+        self.period_rates = self.rates.clone()  # rates set at the start of the current period (observed)
+        self.last_coin = self.coin_total()
+        self.last_income = torch.zeros(b, N_AGENTS, dtype=torch.float64)
+        self.last_marginal_rate = torch.zeros(b, N_AGENTS, dtype=torch.float64)
+        # Episode totals
+        self.taxes_collected = torch.zeros(b, dtype=torch.float64)
+        self.n_trades = torch.zeros(b, dtype=torch.long)
+        self.n_builds = torch.zeros(b, N_AGENTS, dtype=torch.long)
+        self.utility = self._utility()
+        self.welfare = social_welfare(self.coin_total())
+
+    def coin_total(self) -> torch.Tensor:
+        """``(B, A)`` coin in inventory plus escrow (what utility, income and welfare are computed on)."""
+        return self.holdings.coin + self.holdings.coin_escrow
+
+    def positions(self) -> torch.Tensor:
+        """``(B, A, 2)`` agent (row, column)."""
+        return torch.stack([self.cell // self.width, self.cell % self.width], -1)
+
+    def houses(self) -> torch.Tensor:
+        """``(B, H, W)`` owner of the house on each tile, -1 for none."""
+        return self.house_owner.view(self.batch, self.height, self.width)
+
+    def rate_limit(self) -> float:
+        """Largest tax rate allowed now (tax annealing by completed episodes)."""
+        return taxes.annealed_rate_limit(self.completions, self.config.tax_annealing)
+
+    def labor_coefficient(self) -> torch.Tensor:
+        """``(B,)`` labor weight now, including the optional warm-up."""
+        cfg = self.config
+        if cfg.labor_warmup <= 0:
+            return self.labor_weight
+        if cfg.labor_warmup_method == "decay":
+            progress = torch.full_like(self.labor_weight, float(self.completions))
+        else:
+            progress = self._positive_reward_steps
+        return self.labor_weight * (1 - torch.exp(-progress / cfg.labor_warmup))
+
+    def _utility(self) -> torch.Tensor:
+        return isoelastic_utility(
+            self.coin_total(), self.holdings.labor, self.eta.unsqueeze(-1), self.labor_coefficient().unsqueeze(-1)
+        )
+
+    # --- one step -----------------------------------------------------------------------------------
+
+    def step(
+        self,
+        actions: torch.Tensor,
+        planner_actions: torch.Tensor | None = None,
+        turn_order: torch.Tensor | None = None,
+    ) -> StepResult:
+        """Advance every environment by one step.
+
+        Args:
+            actions: ``(B, 4)`` integer agent actions in ``0..49`` (layout in the module docstring).
+                Actions the rules forbid (moving into water, building without wood and stone, a bid
+                without the coin, ...) do nothing, as in the AI Economist; the action masks mark them.
+            planner_actions: ``(B, 7)`` integers in ``0..21``, required with ``tax_model="planner"`` on the
+                first step of a tax period and ignored on other steps (the planner's mask allows only
+                the no-op there). A rate above the annealed limit is an error.
+            turn_order: optional ``(B, 4)`` permutation: the order in which agents move this step
+                (drawn at random when omitted; given, it lets another simulator's steps be replayed).
+        Returns:
+            rewards, planner reward, whether the episode ended, and what happened.
+        """
+        if self.timestep >= self.config.episode_length:
+            raise RuntimeError("the episode has ended; call reset() first")
+        actions = self._check_actions(actions)
+        turn_order = self._turn_order(turn_order)
+        self.timestep += 1
+        built = self._build(actions)
+        trades = self._trade(actions)
+        moved, gathered = self._move_and_gather(actions, turn_order)
+        tax_paid, lump_sum = self._taxes(planner_actions)
+        self._regrow()
+
+        utility = self._utility()
+        welfare = social_welfare(self.coin_total())
+        rewards = utility - self.utility
+        planner_reward = welfare - self.welfare
+        self.utility, self.welfare = utility, welfare
+        self._positive_reward_steps += (rewards.mean(-1) > 0).to(torch.float64)
+        done = self.timestep >= self.config.episode_length
+        if done:
+            self.completions += 1
+        events = StepEvents(built, trades, moved, gathered, tax_paid, lump_sum)
+        return StepResult(rewards, planner_reward, done, events)
+
+    def _check_actions(self, actions: torch.Tensor) -> torch.Tensor:
+        actions = torch.as_tensor(actions)
+        if actions.shape != (self.batch, N_AGENTS):
+            raise ValueError(f"actions must have shape ({self.batch}, {N_AGENTS}), got {tuple(actions.shape)}")
+        if actions.dtype.is_floating_point or actions.dtype == torch.bool:
+            raise ValueError(f"actions must be integers, got dtype {actions.dtype}")
+        if bool((actions < 0).any()) or bool((actions >= N_AGENT_ACTIONS).any()):
+            raise ValueError(f"agent actions must lie in 0..{N_AGENT_ACTIONS - 1}")
+        return actions.long()
+
+    def _turn_order(self, turn_order: torch.Tensor | None) -> torch.Tensor:
+        if turn_order is None:
+            return torch.rand(self.batch, N_AGENTS, generator=self.generator).argsort(-1)
+        turn_order = torch.as_tensor(turn_order).long()
+        if turn_order.shape != (self.batch, N_AGENTS) or not bool(
+            (turn_order.sort(-1).values == torch.arange(N_AGENTS)).all()
+        ):
+            raise ValueError(f"turn_order must be a ({self.batch}, {N_AGENTS}) tensor of permutations of 0..3")
+        return turn_order
+
+    def can_build(self) -> torch.Tensor:
+        """``(B, A)`` bool: the agent holds a wood and a stone and stands on a tile with no resource,
+        source, water or house."""
+        goods = self.holdings.goods
+        tile_free = self._landmark_free[self.cell] & (torch.gather(self.house_owner, 1, self.cell) < 0)
+        no_resource = (torch.gather(self.resources, 2, self.cell.unsqueeze(1).expand(-1, N_RESOURCES, -1)) == 0).all(1)
+        return (goods >= 1).all(-1) & tile_free & no_resource
+
+    def _build(self, actions: torch.Tensor) -> torch.Tensor:
+        build = (actions == BUILD) & self.can_build()
+        self.holdings.goods -= build.long().unsqueeze(-1)
+        owner = torch.gather(self.house_owner, 1, self.cell)
+        self.house_owner.scatter_(1, self.cell, torch.where(build, torch.arange(N_AGENTS), owner))
+        self.holdings.coin += self.build_payment * build
+        self.holdings.labor += self.config.build_labor * build
+        self.n_builds += build.long()
+        return build
+
+    def _trade(self, actions: torch.Tensor) -> torch.Tensor:
+        cfg = self.config
+        levels = cfg.max_price + 1
+        k = actions - FIRST_TRADE
+        is_trade = (actions >= FIRST_TRADE) & (actions <= LAST_TRADE)
+        head = torch.where(is_trade, k // levels, -1)  # 0 buy stone, 1 sell stone, 2 buy wood, 3 sell wood
+        price = k % levels
+        self.book.price_history *= 0.995
+        for resource in range(N_RESOURCES):
+            buy = torch.where(head == 2 * resource, price, -1)
+            sell = torch.where(head == 2 * resource + 1, price, -1)
+            self.book.place(resource, buy, sell, self.holdings, cfg.order_labor)
+        trades = self.book.match(self.holdings)
+        self.book.expire(self.holdings)
+        self.n_trades += trades.sum(-1)
+        return trades
+
+    def move_targets(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """``(B, A, 4)`` flat target tile of each move (left, right, up, down) and whether it is on the map
+        and open to that agent (no water, no house of another agent); other agents are not counted."""
+        rows, cols = self.cell // self.width, self.cell % self.width
+        new_r = rows.unsqueeze(-1) + MOVE_DELTAS[:, 0]
+        new_c = cols.unsqueeze(-1) + MOVE_DELTAS[:, 1]
+        on_map = (new_r >= 0) & (new_r < self.height) & (new_c >= 0) & (new_c < self.width)
+        target = torch.where(on_map, new_r * self.width + new_c, 0)
+        owner = torch.gather(self.house_owner, 1, target.view(self.batch, -1)).view_as(target)
+        open_ = on_map & ~self._water[target] & ((owner < 0) | (owner == torch.arange(N_AGENTS).unsqueeze(-1)))
+        return target, open_
+
+    def _move_and_gather(self, actions: torch.Tensor, turn_order: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        direction = (actions - FIRST_MOVE).clamp(min=0)
+        wants = actions >= FIRST_MOVE
+        targets, open_ = self.move_targets()
+        target = torch.gather(targets, 2, direction.unsqueeze(-1)).squeeze(-1)
+        allowed = wants & torch.gather(open_, 2, direction.unsqueeze(-1)).squeeze(-1)
+        target = torch.where(wants, target, -1)
+        # Agents move one after another in turn order; a move fails onto a tile taken at that moment.
+        # Resolved in parallel: after round k the k first movers are settled (only earlier movers matter).
+        turn = turn_order.argsort(-1)  # turn[b, i]: when agent i moves
+        before = turn.unsqueeze(-1) > turn.unsqueeze(-2)  # before[b, i, j]: j moves before i
+        after = turn.unsqueeze(-1) < turn.unsqueeze(-2)
+        start = self.cell
+        moved = allowed
+        for _ in range(N_AGENTS):
+            now = torch.where(moved, target, start)
+            taken = (before & (now.unsqueeze(-2) == target.unsqueeze(-1))) | (
+                after & (start.unsqueeze(-2) == target.unsqueeze(-1))
+            )
+            moved = allowed & ~taken.any(-1)
+        self.cell = torch.where(moved, target, start)
+        self.holdings.labor += self.config.move_labor * moved
+        # Gather whatever lies on the tile the agent ends on (even if it did not move).
+        index = self.cell.unsqueeze(1).expand(-1, N_RESOURCES, -1)  # (B, R, A)
+        present = torch.gather(self.resources, 2, index) >= 1
+        bonus = torch.rand(present.shape, dtype=torch.float64, generator=self.generator) < self.bonus_prob.unsqueeze(1)
+        gathered = (present.long() * (1 + bonus.long())).transpose(1, 2)  # (B, A, R)
+        self.holdings.goods += gathered
+        self.resources.scatter_(
+            2, index, torch.where(present, 0, torch.gather(self.resources, 2, index)).to(torch.int8)
+        )
+        self.holdings.labor += self.config.collect_labor * present.sum(1)
+        return moved, gathered
+
+    def _schedule_rates(self, reset: bool = False) -> torch.Tensor:
+        """Bracket rates of the non-planner tax models (and the planner's current choice)."""
+        cfg, b = self.config, self.batch
+        limit = self.rate_limit()
+        if cfg.tax_model == "none":
+            return torch.zeros(b, taxes.N_BRACKETS, dtype=torch.float64)
+        if cfg.tax_model == "planner":
+            return taxes.PLANNER_RATES[self.rate_choice]
+        if cfg.tax_model == "us_federal":
+            return taxes.US_FEDERAL_2018_RATES.clamp(max=limit).expand(b, -1).clone()
+        if cfg.tax_model == "fixed":
+            return torch.tensor(cfg.fixed_rates, dtype=torch.float64).clamp(max=limit).expand(b, -1).clone()
+        if reset:
+            return self.saez.running_rates.clamp(max=limit)
+        return self.saez.new_rates(0.0, limit, cfg.saez_fixed_elasticity, self.generator)
+
+    def _set_planner_rates(self, planner_actions: torch.Tensor | None) -> None:
+        if planner_actions is None:
+            raise ValueError("tax_model='planner' needs planner_actions on the first step of each tax period")
+        choice = torch.as_tensor(planner_actions)
+        if choice.shape != (self.batch, taxes.N_BRACKETS) or choice.dtype.is_floating_point:
+            raise ValueError(f"planner_actions must be an integer tensor of shape ({self.batch}, {taxes.N_BRACKETS})")
+        if bool((choice < 0).any()) or bool((choice >= taxes.N_PLANNER_CHOICES).any()):
+            raise ValueError(f"planner actions must lie in 0..{taxes.N_PLANNER_CHOICES - 1}")
+        new_rate = taxes.PLANNER_RATES[(choice - 1).clamp(min=0)]
+        if bool(((choice > 0) & (new_rate > self.rate_limit())).any()):
+            raise ValueError(f"a planner action sets a rate above the annealed limit {self.rate_limit():.3f}")
+        self.rate_choice = torch.where(choice > 0, choice - 1, self.rate_choice)
+
+    def _taxes(self, planner_actions: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor]:
+        cfg = self.config
+        tax_paid = torch.zeros(self.batch, N_AGENTS, dtype=torch.float64)
+        lump_sum = torch.zeros(self.batch, dtype=torch.float64)
+        if cfg.tax_model == "none":
+            return tax_paid, lump_sum
+        if self.tax_phase == 1:
+            if cfg.tax_model == "planner":
+                self._set_planner_rates(planner_actions)
+            self.rates = self._schedule_rates()
+            self.period_rates = self.rates.clone()
+        if self.tax_phase >= cfg.tax_period:
+            coin_total = self.coin_total()
+            income = coin_total - self.last_coin
+            due = taxes.taxes_due(income, self.rates)
+            tax_paid = torch.minimum(self.holdings.coin, due)  # escrowed coin is not taxed away
+            rate = taxes.marginal_rate(income, self.rates)
+            self.holdings.coin -= tax_paid
+            lump_sum = tax_paid.sum(-1) / N_AGENTS
+            self.holdings.coin += lump_sum.unsqueeze(-1)
+            self.taxes_collected += tax_paid.sum(-1)
+            self.last_coin = self.coin_total()
+            self.last_income, self.last_marginal_rate = income, rate
+            if cfg.tax_model == "saez":
+                self.saez.add(income, rate)
+            self.tax_phase = 0
+        self.tax_phase += 1
+        return tax_paid, lump_sum
+
+    def _regrow(self) -> None:
+        p = self.config.regen_prob
+        if p <= 0:
+            return
+        draw = torch.rand(self.resources.shape, dtype=torch.float64, generator=self.generator)
+        grow = (draw < p) & self._source
+        self.resources |= grow.to(torch.int8)
+
+    # --- summaries ----------------------------------------------------------------------------------
+
+    def n_houses(self) -> torch.Tensor:
+        """``(B,)`` houses on the map."""
+        return (self.house_owner >= 0).sum(-1)

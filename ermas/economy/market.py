@@ -1,0 +1,170 @@
+"""The continuous double auction for wood and stone (the AI Economist's ``ContinuousDoubleAuction``).
+
+Each agent may keep up to ``max_orders`` open orders per resource (bids and asks together). A bid at
+price ``p`` moves ``p`` coin into escrow, an ask moves one unit of the resource into escrow, and placing
+either costs labor. Every step the book is matched: the highest bid (older first, then lower agent
+index) meets the lowest ask of another agent (older first, then lower agent index) while the bid is at
+least the ask; the trade price is that of the order placed first (the ask's on a tie). Orders older than
+``duration`` steps expire and return their escrow.
+
+The book is a set of order slots per environment, resource and agent, so all of it is a few tensors:
+``price`` (-1 = empty slot), ``is_bid`` and ``age`` (steps since placed), each ``(B, R, A, K)`` with
+``R = 2`` resources in the order (stone, wood) and ``K = max_orders`` slots.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+_NO_BID = -1
+_NO_ASK = 10**9
+
+
+@dataclass
+class Holdings:
+    """What the agents own, ``(B, A)`` coin and ``(B, A, R)`` goods, split into free and escrowed."""
+
+    coin: torch.Tensor
+    coin_escrow: torch.Tensor
+    goods: torch.Tensor
+    goods_escrow: torch.Tensor
+    labor: torch.Tensor
+
+
+@dataclass
+class OrderBook:
+    """Open orders and the price history of every environment; see the module docstring for shapes."""
+
+    price: torch.Tensor
+    is_bid: torch.Tensor
+    age: torch.Tensor
+    price_history: torch.Tensor  # (B, R, A, max_price + 1): decayed count of each seller's sale prices
+    max_price: int
+    duration: int
+
+    @classmethod
+    def empty(cls, batch: int, n_resources: int, n_agents: int, max_orders: int, max_price: int, duration: int):
+        shape = (batch, n_resources, n_agents, max_orders)
+        return cls(
+            price=torch.full(shape, -1, dtype=torch.long),
+            is_bid=torch.zeros(shape, dtype=torch.bool),
+            age=torch.zeros(shape, dtype=torch.long),
+            price_history=torch.zeros(batch, n_resources, n_agents, max_price + 1, dtype=torch.float64),
+            max_price=max_price,
+            duration=duration,
+        )
+
+    @property
+    def max_orders(self) -> int:
+        return self.price.shape[-1]
+
+    def open_orders(self) -> torch.Tensor:
+        """``(B, R, A)`` number of open orders (bids and asks) per agent and resource."""
+        return (self.price >= 0).sum(-1)
+
+    def order_histograms(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """``(bids, asks)``, each ``(B, R, A, max_price + 1)``: open orders per agent at each price."""
+        n_prices = self.max_price + 1
+        one_hot = torch.nn.functional.one_hot(self.price.clamp(min=0), n_prices) * (self.price >= 0).unsqueeze(-1)
+        bids = (one_hot * self.is_bid.unsqueeze(-1)).sum(-2)
+        asks = (one_hot * (~self.is_bid).unsqueeze(-1)).sum(-2)
+        return bids, asks
+
+    def market_rate(self) -> torch.Tensor:
+        """``(B, R)`` mean recent sale price, weighted by the decayed price history."""
+        net = self.price_history.sum(-2)
+        prices = torch.arange(self.max_price + 1, dtype=net.dtype)
+        return (net * prices).sum(-1) / net.sum(-1).clamp(min=0.001)
+
+    def place(
+        self, resource: int, buy: torch.Tensor, sell: torch.Tensor, holdings: Holdings, order_labor: float
+    ) -> None:
+        """Place each agent's bid, then its ask, for one resource.
+
+        Args:
+            resource: resource index (0 stone, 1 wood).
+            buy, sell: ``(B, A)`` prices, -1 for no order. A bid needs a free slot and the coin; an ask needs
+                a free slot and one unit in the inventory. Orders that fail these are dropped silently, as
+                in the AI Economist (action masks rule them out).
+        """
+        n_open = (self.price[:, resource] >= 0).sum(-1)
+        bid = (buy >= 0) & (n_open < self.max_orders) & (holdings.coin >= buy)
+        self._insert(resource, bid, buy, True)
+        escrow = torch.where(bid, buy, torch.zeros_like(buy)).to(holdings.coin.dtype)
+        holdings.coin -= escrow
+        holdings.coin_escrow += escrow
+        holdings.labor += order_labor * bid
+        ask = (sell >= 0) & (n_open + bid < self.max_orders) & (holdings.goods[..., resource] > 0)
+        self._insert(resource, ask, sell, False)
+        holdings.goods[..., resource] -= ask.long()
+        holdings.goods_escrow[..., resource] += ask.long()
+        holdings.labor += order_labor * ask
+
+    def _insert(self, resource: int, place: torch.Tensor, price: torch.Tensor, is_bid: bool) -> None:
+        empty = self.price[:, resource] < 0  # (B, A, K)
+        first_empty = empty.to(torch.int8).argmax(-1, keepdim=True)
+        slot = torch.zeros_like(empty).scatter_(-1, first_empty, True) & place.unsqueeze(-1)
+        self.price[:, resource] = torch.where(slot, price.unsqueeze(-1), self.price[:, resource])
+        self.is_bid[:, resource] = torch.where(slot, is_bid, self.is_bid[:, resource])
+        self.age[:, resource] = torch.where(slot, 0, self.age[:, resource])
+
+    def match(self, holdings: Holdings) -> torch.Tensor:
+        """Execute every crossing bid/ask pair, one trade per environment and resource per round.
+
+        A buyer whose best bid is below the cheapest ask of the other agents cannot trade this step (asks
+        only disappear), so each round the highest-priority bid among the remaining buyers trades.
+        Returns ``(B, R)`` the number of trades made.
+        """
+        batch, n_res, n_agents, _ = self.price.shape
+        agent = torch.arange(n_agents).view(1, 1, n_agents, 1)
+        not_self = ~torch.eye(n_agents, dtype=torch.bool)
+        n_trades = torch.zeros(batch, n_res, dtype=torch.long)
+        while True:
+            open_ = self.price >= 0
+            # Priority keys: bids (price, age, lower agent) descending; asks (price, younger, agent) ascending.
+            bid_key = torch.where(open_ & self.is_bid, self.price * 10_000 + self.age * 100 + (99 - agent), _NO_BID)
+            ask_key = torch.where(
+                open_ & ~self.is_bid, self.price * 10_000 + (self.duration + 1 - self.age) * 100 + agent, _NO_ASK
+            )
+            best_bid, bid_slot = bid_key.max(-1)  # (B, R, A) per buyer
+            best_ask, ask_slot = ask_key.min(-1)  # (B, R, A) per seller
+            others = torch.where(not_self, best_ask.unsqueeze(-2), _NO_ASK)  # (B, R, buyer, seller)
+            other_ask, seller_of = others.min(-1)
+            can_trade = (best_bid >= 0) & (other_ask < _NO_ASK) & (best_bid // 10_000 >= other_ask // 10_000)
+            top_bid, buyer = torch.where(can_trade, best_bid, _NO_BID).max(-1)  # (B, R)
+            trading = top_bid >= 0
+            if not bool(trading.any()):
+                return n_trades
+            b, r = trading.nonzero(as_tuple=True)
+            buyer = buyer[b, r]
+            seller = seller_of[b, r, buyer]
+            b_slot = bid_slot[b, r, buyer]
+            a_slot = ask_slot[b, r, seller]
+            bid_price, bid_age = self.price[b, r, buyer, b_slot], self.age[b, r, buyer, b_slot]
+            ask_price, ask_age = self.price[b, r, seller, a_slot], self.age[b, r, seller, a_slot]
+            price = torch.where(bid_age <= ask_age, ask_price, bid_price)  # the earlier order's price
+            self.price[b, r, buyer, b_slot] = -1
+            self.price[b, r, seller, a_slot] = -1
+            dt = holdings.coin.dtype
+            holdings.coin_escrow.index_put_((b, buyer), -bid_price.to(dt), accumulate=True)
+            holdings.coin.index_put_((b, buyer), (bid_price - price).to(dt), accumulate=True)
+            holdings.coin.index_put_((b, seller), price.to(dt), accumulate=True)
+            holdings.goods.index_put_((b, buyer, r), torch.ones_like(price), accumulate=True)
+            holdings.goods_escrow.index_put_((b, seller, r), -torch.ones_like(price), accumulate=True)
+            self.price_history.index_put_((b, r, seller, price), torch.ones_like(price, dtype=dt), accumulate=True)
+            n_trades += trading.long()
+
+    def expire(self, holdings: Holdings) -> None:
+        """Age every open order by one step; orders older than ``duration`` leave and return their escrow."""
+        open_ = self.price >= 0
+        self.age += open_.long()
+        expired = open_ & (self.age > self.duration)
+        refund = torch.where(expired & self.is_bid, self.price, 0).sum(dim=(1, 3)).to(holdings.coin.dtype)
+        holdings.coin += refund
+        holdings.coin_escrow -= refund
+        goods_back = (expired & ~self.is_bid).sum(-1).transpose(1, 2)  # (B, A, R)
+        holdings.goods += goods_back
+        holdings.goods_escrow -= goods_back
+        self.price = torch.where(expired, -1, self.price)
