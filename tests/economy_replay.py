@@ -8,7 +8,13 @@ import numpy as np
 import torch
 
 from ermas.economy import N_AGENTS, Economy, EconomyConfig
-from ermas.economy.observations import agent_action_mask, agent_views
+from ermas.economy.observations import (
+    agent_action_mask,
+    agent_flat_features,
+    agent_views,
+    planner_action_mask,
+    planner_flat_features,
+)
 from ermas.economy.reference import make_reference_env
 
 
@@ -58,6 +64,37 @@ def our_state(env: Economy) -> dict[str, np.ndarray]:
     }
 
 
+def package_agent_flat(obs: dict, i: int) -> np.ndarray:
+    """The package's observation of agent ``i`` in the order of ``agent_flat_features`` (no build_skill)."""
+    o = obs[str(i)]
+    parts = [o["world-loc-row"], o["world-loc-col"]]
+    parts += [o[f"world-inventory-{k}"] for k in ("Coin", "Stone", "Wood")]
+    parts += [o["time"], o["Build-build_payment"]]
+    for res in ("Stone", "Wood"):
+        for key in ("market_rate", "price_history", "available_asks", "available_bids", "my_asks", "my_bids"):
+            parts.append(o[f"ContinuousDoubleAuction-{key}-{res}"])
+    parts.append(o["Gather-bonus_gather_prob"])
+    for key in ("is_tax_day", "is_first_day", "tax_phase", "last_incomes", "curr_rates", "marginal_rate"):
+        parts.append(o[f"PeriodicBracketTax-{key}"])
+    return np.concatenate([np.ravel(np.asarray(p, dtype=np.float64)) for p in parts])
+
+
+def package_planner_flat(obs: dict) -> np.ndarray:
+    """The package's planner observation in the order of ``planner_flat_features`` (no own inventory)."""
+    o = obs["p"]
+    parts = [o["time"]]
+    for res in ("Stone", "Wood"):
+        for key in ("market_rate", "price_history", "full_asks", "full_bids"):
+            parts.append(o[f"ContinuousDoubleAuction-{key}-{res}"])
+    for key in ("is_tax_day", "is_first_day", "tax_phase", "last_incomes", "curr_rates"):
+        parts.append(o[f"PeriodicBracketTax-{key}"])
+    for i in range(N_AGENTS):
+        p = o[f"p{i}"]
+        parts += [p[f"world-inventory-{k}"] for k in ("Coin", "Stone", "Wood")]
+        parts += [p[f"PeriodicBracketTax-{k}"] for k in ("last_income", "last_marginal_rate", "curr_marginal_rate")]
+    return np.concatenate([np.ravel(np.asarray(p, dtype=np.float64)) for p in parts])
+
+
 def replay(config: EconomyConfig, steps: int, seed: int, invalid_fraction: float = 0.1) -> ReplayLog:
     """Drive both simulators with the same actions and turn orders and record every difference.
 
@@ -95,6 +132,23 @@ def replay(config: EconomyConfig, steps: int, seed: int, invalid_fraction: float
             [np.concatenate([obs[str(i)]["world-map"], obs[str(i)]["world-idx_map"]]) for i in range(4)]
         )
         compare(step, "agent views", views, their_views.astype(np.float32))
+        flat = agent_flat_features(ours)[0].numpy()
+        their_flat = np.stack([package_agent_flat(obs, i) for i in range(N_AGENTS)]).astype(np.float32)
+        compare(step, "agent features", flat, their_flat, exact=False)
+        compare(
+            step,
+            "planner features",
+            planner_flat_features(ours)[0].numpy(),
+            package_planner_flat(obs).astype(np.float32),
+            exact=False,
+        )
+        if config.tax_model == "planner":
+            compare(
+                step,
+                "planner mask",
+                planner_action_mask(ours)[0].numpy().astype(np.float32).ravel(),
+                obs["p"]["action_mask"],
+            )
         if step == steps:
             break
         actions = np.array([rng.choice(np.flatnonzero(m)) for m in mask])

@@ -148,7 +148,7 @@ class Economy:
         self.book = OrderBook.empty(b, N_RESOURCES, N_AGENTS, cfg.max_orders, cfg.max_price, cfg.order_duration)
         # rank_of[b, i]: the skill rank (0 = lowest) of agent i; its corner and house payment follow.
         if skill_rank is None:
-            skill_rank = torch.rand(b, N_AGENTS, generator=self.generator).argsort(-1)
+            skill_rank = torch.rand(b, N_AGENTS, dtype=torch.float64, generator=self.generator).argsort(-1)
         skill_rank = torch.as_tensor(skill_rank).long()
         if skill_rank.shape != (b, N_AGENTS) or not bool((skill_rank.sort(-1).values == torch.arange(N_AGENTS)).all()):
             raise ValueError(f"skill_rank must be a ({b}, {N_AGENTS}) tensor of permutations of 0..3")
@@ -265,7 +265,7 @@ class Economy:
 
     def _turn_order(self, turn_order: torch.Tensor | None) -> torch.Tensor:
         if turn_order is None:
-            return torch.rand(self.batch, N_AGENTS, generator=self.generator).argsort(-1)
+            return torch.rand(self.batch, N_AGENTS, dtype=torch.float64, generator=self.generator).argsort(-1)
         turn_order = torch.as_tensor(turn_order).long()
         if turn_order.shape != (self.batch, N_AGENTS) or not bool(
             (turn_order.sort(-1).values == torch.arange(N_AGENTS)).all()
@@ -387,9 +387,7 @@ class Economy:
         cfg = self.config
         tax_paid = torch.zeros(self.batch, N_AGENTS, dtype=torch.float64)
         lump_sum = torch.zeros(self.batch, dtype=torch.float64)
-        if cfg.tax_model == "none":
-            return tax_paid, lump_sum
-        if self.tax_phase == 1:
+        if self.tax_phase == 1:  # with tax_model="none" the periods still run, at zero rates
             if cfg.tax_model == "planner":
                 self._set_planner_rates(planner_actions)
             self.rates = self._schedule_rates()

@@ -41,10 +41,12 @@ def world_channels(env: Economy) -> torch.Tensor:
     b, h, w = env.batch, env.height, env.width
     resources = env.resources.to(torch.float32)  # (B, 2, H*W): stone, wood
     house = (env.house_owner >= 0).to(torch.float32).unsqueeze(1)
-    static = torch.stack([env.layout.water, env.layout.stone_source, env.layout.wood_source, torch.ones(h, w).bool()])
+    static = torch.stack(
+        [env.layout.water, env.layout.stone_source, env.layout.wood_source, torch.ones(h, w, dtype=torch.bool)]
+    )
     static = static.reshape(1, 4, h * w).to(torch.float32).expand(b, -1, -1)
     owner = (env.house_owner + 2).masked_fill(env.house_owner < 0, 0).to(torch.float32).unsqueeze(1)
-    agent_at = torch.zeros(b, h * w).scatter_(
+    agent_at = torch.zeros(b, h * w, dtype=torch.float32).scatter_(
         1, env.cell, torch.arange(2, N_AGENTS + 2, dtype=torch.float32).expand(b, -1)
     )
     channels = torch.cat(

@@ -22,7 +22,9 @@ import torch
 
 TAX_MODELS = ("none", "us_federal", "planner", "saez", "fixed")
 BRACKET_CUTOFFS = torch.tensor([0, 9700, 39475, 84200, 160725, 204100, 510300], dtype=torch.float64) / 1000.0
-BRACKET_SIZES = torch.cat([BRACKET_CUTOFFS[1:] - BRACKET_CUTOFFS[:-1], torch.tensor([float("inf")])])
+BRACKET_SIZES = torch.cat(
+    [BRACKET_CUTOFFS[1:] - BRACKET_CUTOFFS[:-1], torch.tensor([float("inf")], dtype=torch.float64)]
+)
 US_FEDERAL_2018_RATES = torch.tensor([0.10, 0.12, 0.22, 0.24, 0.32, 0.35, 0.37], dtype=torch.float64)
 N_BRACKETS = 7
 # The planner's 21 rates 0.00, 0.05, ..., 1.00, computed exactly as the package does (np.arange).
@@ -146,7 +148,7 @@ def saez_bin_rates(incomes: torch.Tensor, valid: torch.Tensor, elasticity: torch
     in_range = valid & (incomes >= 0) & (incomes <= top)
     below = valid & (incomes < 0)
     above = valid & (incomes > top)
-    bins = (torch.bucketize(incomes, edges, right=True) - 1).clamp(0, SAEZ_N_BINS - 1)
+    bins = (torch.bucketize(incomes.contiguous(), edges, right=True) - 1).clamp(0, SAEZ_N_BINS - 1)
     counts = torch.zeros(incomes.shape[0], SAEZ_N_BINS, dtype=dt).scatter_add_(1, bins, in_range.to(dt))
     n_below = below.sum(-1).to(dt)
     n_above = above.sum(-1).to(dt)
