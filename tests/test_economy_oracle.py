@@ -7,6 +7,8 @@ statistics under a random policy with randomness on.
 
 from __future__ import annotations
 
+import os
+
 import numpy as np
 import pytest
 import torch
@@ -17,7 +19,8 @@ from ermas.economy import metrics as m
 from ermas.economy import taxes as t
 from ermas.economy.reference import make_reference_env
 
-pytest.importorskip("ai_economist", reason="the oracle: pip install --no-deps ai-economist==1.7.1 (make env does)")
+if not os.environ.get("ERMAS_REQUIRE_ORACLE"):  # `make test` and CI require it; elsewhere it may be absent
+    pytest.importorskip("ai_economist", reason="the oracle: pip install --no-deps ai-economist==1.7.1 (make env does)")
 from ai_economist.foundation.components.utils import annealed_tax_mask  # noqa: E402
 from ai_economist.foundation.scenarios.utils import rewards as pkg_rewards  # noqa: E402
 from ai_economist.foundation.scenarios.utils import social_metrics as pkg_metrics  # noqa: E402
