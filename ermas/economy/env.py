@@ -117,6 +117,7 @@ class Economy:
             fixed_skill_payments(self.config.base_payment, self.config.max_skill_multiplier), dtype=torch.float64
         )
         self._source = self.layout.sources.reshape(N_RESOURCES, -1)  # (R, H*W)
+        self._source_index = self._source.reshape(-1).nonzero().squeeze(-1)  # into the flattened (R, H*W)
         self._water = self.layout.water.reshape(-1)
         self._landmark_free = ~(self._source.any(0) | self._water)  # no source block, no water
         self.completions = 0
@@ -296,13 +297,10 @@ class Economy:
         levels = cfg.max_price + 1
         k = actions - FIRST_TRADE
         is_trade = (actions >= FIRST_TRADE) & (actions <= LAST_TRADE)
-        head = torch.where(is_trade, k // levels, -1)  # 0 buy stone, 1 sell stone, 2 buy wood, 3 sell wood
-        price = k % levels
+        head = k // levels  # 0 buy stone, 1 sell stone, 2 buy wood, 3 sell wood
+        price = torch.where(is_trade, k % levels, -1)
         self.book.price_history *= 0.995
-        for resource in range(N_RESOURCES):
-            buy = torch.where(head == 2 * resource, price, -1)
-            sell = torch.where(head == 2 * resource + 1, price, -1)
-            self.book.place(resource, buy, sell, self.holdings, cfg.order_labor)
+        self.book.place(head // 2, head % 2 == 0, price, self.holdings, cfg.order_labor)
         trades = self.book.match(self.holdings)
         self.book.expire(self.holdings)
         self.n_trades += trades.sum(-1)
@@ -414,9 +412,10 @@ class Economy:
         p = self.config.regen_prob
         if p <= 0:
             return
-        draw = torch.rand(self.resources.shape, dtype=torch.float64, generator=self.generator)
-        grow = (draw < p) & self._source
-        self.resources |= grow.to(torch.int8)
+        # One draw per source tile (other tiles never grow); a grown unit on a full tile changes nothing.
+        draw = torch.rand(self.batch, self._source_index.numel(), dtype=torch.float64, generator=self.generator)
+        flat = self.resources.view(self.batch, -1)
+        flat[:, self._source_index] |= (draw < p).to(torch.int8)
 
     # --- summaries ----------------------------------------------------------------------------------
 

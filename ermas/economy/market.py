@@ -65,11 +65,12 @@ class OrderBook:
         return (self.price >= 0).sum(-1)
 
     def order_histograms(self) -> tuple[torch.Tensor, torch.Tensor]:
-        """``(bids, asks)``, each ``(B, R, A, max_price + 1)``: open orders per agent at each price."""
-        n_prices = self.max_price + 1
-        one_hot = torch.nn.functional.one_hot(self.price.clamp(min=0), n_prices) * (self.price >= 0).unsqueeze(-1)
-        bids = (one_hot * self.is_bid.unsqueeze(-1)).sum(-2)
-        asks = (one_hot * (~self.is_bid).unsqueeze(-1)).sum(-2)
+        """``(bids, asks)``, each ``(B, R, A, max_price + 1)`` float32: open orders per agent at each price."""
+        shape = (*self.price.shape[:3], self.max_price + 1)
+        index = self.price.clamp(min=0)
+        open_ = self.price >= 0
+        bids = torch.zeros(shape, dtype=torch.float32).scatter_add_(-1, index, (open_ & self.is_bid).to(torch.float32))
+        asks = torch.zeros(shape, dtype=torch.float32).scatter_add_(-1, index, (open_ & ~self.is_bid).to(torch.float32))
         return bids, asks
 
     def market_rate(self) -> torch.Tensor:
@@ -79,36 +80,35 @@ class OrderBook:
         return (net * prices).sum(-1) / net.sum(-1).clamp(min=0.001)
 
     def place(
-        self, resource: int, buy: torch.Tensor, sell: torch.Tensor, holdings: Holdings, order_labor: float
+        self, resource: torch.Tensor, is_bid: torch.Tensor, price: torch.Tensor, holdings: Holdings, order_labor: float
     ) -> None:
-        """Place each agent's bid, then its ask, for one resource.
+        """Place at most one order per agent (the agents' single action per step).
 
         Args:
-            resource: resource index (0 stone, 1 wood).
-            buy, sell: ``(B, A)`` prices, -1 for no order. A bid needs a free slot and the coin; an ask needs
-                a free slot and one unit in the inventory. Orders that fail these are dropped silently, as
-                in the AI Economist (action masks rule them out).
+            resource: ``(B, A)`` resource index (0 stone, 1 wood) of the order.
+            is_bid: ``(B, A)`` True for a bid, False for an ask.
+            price: ``(B, A)`` price level, -1 for no order. A bid needs a free slot and the coin; an ask
+                needs a free slot and one unit in the inventory. Orders that fail these are dropped
+                silently, as in the AI Economist (action masks rule them out).
         """
-        n_open = (self.price[:, resource] >= 0).sum(-1)
-        bid = (buy >= 0) & (n_open < self.max_orders) & (holdings.coin >= buy)
-        self._insert(resource, bid, buy, True)
-        escrow = torch.where(bid, buy, torch.zeros_like(buy)).to(holdings.coin.dtype)
-        holdings.coin -= escrow
-        holdings.coin_escrow += escrow
-        holdings.labor += order_labor * bid
-        ask = (sell >= 0) & (n_open + bid < self.max_orders) & (holdings.goods[..., resource] > 0)
-        self._insert(resource, ask, sell, False)
-        holdings.goods[..., resource] -= ask.long()
-        holdings.goods_escrow[..., resource] += ask.long()
-        holdings.labor += order_labor * ask
-
-    def _insert(self, resource: int, place: torch.Tensor, price: torch.Tensor, is_bid: bool) -> None:
-        empty = self.price[:, resource] < 0  # (B, A, K)
-        first_empty = empty.to(torch.int8).argmax(-1, keepdim=True)
-        slot = torch.zeros_like(empty).scatter_(-1, first_empty, True) & place.unsqueeze(-1)
-        self.price[:, resource] = torch.where(slot, price.unsqueeze(-1), self.price[:, resource])
-        self.is_bid[:, resource] = torch.where(slot, is_bid, self.is_bid[:, resource])
-        self.age[:, resource] = torch.where(slot, 0, self.age[:, resource])
+        res = resource.clamp(0, self.price.shape[1] - 1)
+        slots = torch.gather(self.price, 1, res.view(res.shape[0], 1, -1, 1).expand(-1, 1, -1, self.max_orders))
+        empty = slots.squeeze(1) < 0  # (B, A, K)
+        goods = torch.gather(holdings.goods, 2, res.unsqueeze(-1)).squeeze(-1)
+        affordable = torch.where(is_bid, holdings.coin >= price, goods > 0)
+        place = (price >= 0) & empty.any(-1) & affordable
+        b, a = place.nonzero(as_tuple=True)
+        r, p, bid = res[b, a], price[b, a], is_bid[b, a]
+        slot = empty[b, a].to(torch.int8).argmax(-1)  # the first free slot
+        self.price[b, r, a, slot] = p
+        self.is_bid[b, r, a, slot] = bid
+        self.age[b, r, a, slot] = 0
+        coin = torch.where(bid, p, 0).to(holdings.coin.dtype)
+        holdings.coin[b, a] -= coin
+        holdings.coin_escrow[b, a] += coin
+        holdings.goods[b, a, r] -= (~bid).long()
+        holdings.goods_escrow[b, a, r] += (~bid).long()
+        holdings.labor[b, a] += order_labor
 
     def match(self, holdings: Holdings) -> torch.Tensor:
         """Execute every crossing bid/ask pair, one trade per environment and resource per round.

@@ -12,12 +12,14 @@ source, inside-the-world (0 beyond the edge), house owner and agent position. Th
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 
 import torch
 
 from ermas.economy import taxes
 from ermas.economy.config import N_AGENTS
 from ermas.economy.env import N_AGENT_ACTIONS, Economy
+from ermas.economy.layout import load_layout
 
 INVENTORY_SCALE = 0.01
 N_SPATIAL_CHANNELS = 9
@@ -25,9 +27,14 @@ N_SPATIAL_CHANNELS = 9
 
 @dataclass
 class Observation:
-    """``agent_spatial`` ``(B, A, 9, w, w)``, ``agent_flat`` ``(B, A, F)``, ``planner_flat`` ``(B, Fp)`` (float32),
-    ``agent_mask`` ``(B, A, 50)`` bool and ``planner_mask`` ``(B, 7, 22)`` bool (``None`` unless the planner sets
-    the rates)."""
+    """Everything a batch of policies needs for one step.
+
+    Attributes:
+        agent_spatial: ``(B, A, 9, w, w)`` uint8 views (see :func:`agent_views`).
+        agent_flat: ``(B, A, 135)`` float32 (see :func:`agent_flat_features`).
+        planner_flat: ``(B, 107)`` float32 (see :func:`planner_flat_features`).
+        agent_mask: ``(B, A, 50)`` bool; planner_mask: ``(B, 7, 22)`` bool, ``None`` unless the planner sets rates.
+    """
 
     agent_spatial: torch.Tensor
     agent_flat: torch.Tensor
@@ -36,41 +43,65 @@ class Observation:
     planner_mask: torch.Tensor | None
 
 
-def world_channels(env: Economy) -> torch.Tensor:
-    """``(B, 9, H, W)`` float32 map channels before cropping (idx channels not yet made egocentric)."""
-    b, h, w = env.batch, env.height, env.width
-    resources = env.resources.to(torch.float32)  # (B, 2, H*W): stone, wood
-    house = (env.house_owner >= 0).to(torch.float32).unsqueeze(1)
-    static = torch.stack(
-        [env.layout.water, env.layout.stone_source, env.layout.wood_source, torch.ones(h, w, dtype=torch.bool)]
-    )
-    static = static.reshape(1, 4, h * w).to(torch.float32).expand(b, -1, -1)
-    owner = (env.house_owner + 2).masked_fill(env.house_owner < 0, 0).to(torch.float32).unsqueeze(1)
-    agent_at = torch.zeros(b, h * w, dtype=torch.float32).scatter_(
-        1, env.cell, torch.arange(2, N_AGENTS + 2, dtype=torch.float32).expand(b, -1)
-    )
-    channels = torch.cat(
-        [resources, house, static[:, :1], static[:, 1:3], static[:, 3:], owner, agent_at.unsqueeze(1)], 1
-    )
-    return channels.view(b, N_SPATIAL_CHANNELS, h, w)
+# A tile's content packed in 12 bits: stone, wood, house owner + 1 (3 bits), agent + 1 (3 bits), water,
+# stone source, wood source, inside the world. Windows are cut from a grid of codes and decoded by a table.
+_N_CODES = 1 << 12
+_STATIC_SHIFT = 8
+
+
+@lru_cache(maxsize=8)
+def _padded_static_code(layout_name: str, observation_range: int) -> torch.Tensor:
+    """``(H + 2r, W + 2r)`` int16 codes of the static tile content (0 beyond the world's edge)."""
+    layout = load_layout(layout_name)
+    h, w = layout.shape
+    inside = torch.ones(h, w, dtype=torch.bool)
+    bits = [layout.water, layout.stone_source, layout.wood_source, inside]
+    code = sum(bit.to(torch.int16) << (_STATIC_SHIFT + k) for k, bit in enumerate(bits))
+    r = observation_range
+    return torch.nn.functional.pad(code, (r, r, r, r))
+
+
+@lru_cache(maxsize=1)
+def _decode_table() -> torch.Tensor:
+    """``(A * 4096, 9)`` uint8: the 9 channels of a tile code as seen by each observing agent."""
+    code = torch.arange(_N_CODES)
+    owner, agent = (code >> 2) & 7, (code >> 5) & 7
+    rows = []
+    for observer in range(N_AGENTS):
+
+        def ids(c: torch.Tensor, observer: int = observer) -> torch.Tensor:  # 0 nobody, 1 observer, j + 2 agent j
+            return torch.where(c == observer + 1, 1, torch.where(c > 0, c + 1, 0))
+
+        static = [(code >> (_STATIC_SHIFT + k)) & 1 for k in range(4)]
+        channels = [code & 1, (code >> 1) & 1, (owner > 0).long(), *static, ids(owner), ids(agent)]
+        rows.append(torch.stack(channels, -1))
+    return torch.cat(rows).to(torch.uint8)
 
 
 def agent_views(env: Economy) -> torch.Tensor:
-    """``(B, A, 9, 2r + 1, 2r + 1)`` egocentric windows around each agent (zeros beyond the world's edge)."""
+    """``(B, A, 9, 2r + 1, 2r + 1)`` uint8 egocentric windows around each agent (zeros beyond the world's edge).
+
+    Every entry is a small integer, so the views stay uint8 (a quarter of the memory of float32); a
+    policy casts them to float in its first layer.
+    """
+    b, h, w = env.batch, env.height, env.width
     r = env.config.observation_range
-    side = 2 * r + 1
-    padded = torch.nn.functional.pad(world_channels(env), (r, r, r, r))
-    pw = env.width + 2 * r
-    rows, cols = env.cell // env.width, env.cell % env.width  # window top-left in padded coordinates
-    offsets = (torch.arange(side).unsqueeze(-1) * pw + torch.arange(side)).view(-1)
-    index = (rows * pw + cols).unsqueeze(-1) + offsets  # (B, A, side*side)
-    flat = padded.view(env.batch, N_SPATIAL_CHANNELS, -1)
-    views = torch.gather(flat, 2, index.view(env.batch, 1, -1).expand(-1, N_SPATIAL_CHANNELS, -1))
-    views = views.view(env.batch, N_SPATIAL_CHANNELS, N_AGENTS, side, side).transpose(1, 2).contiguous()
-    self_id = (torch.arange(N_AGENTS, dtype=torch.float32) + 2).view(1, N_AGENTS, 1, 1, 1)
-    ids = views[:, :, 7:]
-    views[:, :, 7:] = torch.where(ids == self_id, torch.ones_like(ids), ids)
-    return views
+    side, hp, wp = 2 * r + 1, h + 2 * r, w + 2 * r
+    resources = env.resources.to(torch.int16)
+    dynamic = resources[:, 0] | (resources[:, 1] << 1) | ((env.house_owner + 1).to(torch.int16) << 2)
+    dynamic.scatter_add_(1, env.cell, (torch.arange(1, N_AGENTS + 1, dtype=torch.int16) << 5).expand(b, -1))
+    grid = _padded_static_code(env.layout.name, r).expand(b, -1, -1).clone()
+    grid[:, r : r + h, r : r + w] |= dynamic.view(b, h, w)
+    rows, cols = env.cell // w, env.cell % w
+    offsets = (torch.arange(side, dtype=torch.int32).unsqueeze(-1) * wp + torch.arange(side, dtype=torch.int32)).view(
+        -1
+    )
+    top_left = (torch.arange(b).unsqueeze(-1) * (hp * wp) + rows * wp + cols).to(torch.int32)  # in the padded grid
+    codes = grid.view(-1).index_select(0, (top_left.unsqueeze(-1) + offsets).view(-1)).view(b, N_AGENTS, -1)
+    observer = (torch.arange(N_AGENTS, dtype=torch.int16) << 12).view(1, N_AGENTS, 1)  # each observer's table
+    codes = (codes | observer).to(torch.int32)
+    views = _decode_table().index_select(0, codes.view(-1)).view(b, N_AGENTS, side * side, N_SPATIAL_CHANNELS)
+    return views.transpose(2, 3).reshape(b, N_AGENTS, N_SPATIAL_CHANNELS, side, side)
 
 
 def _market_features(env: Economy) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
