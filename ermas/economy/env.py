@@ -300,8 +300,8 @@ class Economy:
         head = k // levels  # 0 buy stone, 1 sell stone, 2 buy wood, 3 sell wood
         price = torch.where(is_trade, k % levels, -1)
         self.book.price_history *= 0.995
-        self.book.place(head // 2, head % 2 == 0, price, self.holdings, cfg.order_labor)
-        trades = self.book.match(self.holdings)
+        new_orders = self.book.place(head // 2, head % 2 == 0, price, self.holdings, cfg.order_labor)
+        trades = self.book.match(self.holdings, new_orders)
         self.book.expire(self.holdings)
         self.n_trades += trades.sum(-1)
         return trades

@@ -81,7 +81,7 @@ class OrderBook:
 
     def place(
         self, resource: torch.Tensor, is_bid: torch.Tensor, price: torch.Tensor, holdings: Holdings, order_labor: float
-    ) -> None:
+    ) -> torch.Tensor:
         """Place at most one order per agent (the agents' single action per step).
 
         Args:
@@ -90,6 +90,8 @@ class OrderBook:
             price: ``(B, A)`` price level, -1 for no order. A bid needs a free slot and the coin; an ask
                 needs a free slot and one unit in the inventory. Orders that fail these are dropped
                 silently, as in the AI Economist (action masks rule them out).
+        Returns:
+            the flat indices ``b * R + r`` of the books that received an order (only those can trade now).
         """
         res = resource.clamp(0, self.price.shape[1] - 1)
         slots = torch.gather(self.price, 1, res.view(res.shape[0], 1, -1, 1).expand(-1, 1, -1, self.max_orders))
@@ -109,44 +111,49 @@ class OrderBook:
         holdings.goods[b, a, r] -= (~bid).long()
         holdings.goods_escrow[b, a, r] += (~bid).long()
         holdings.labor[b, a] += order_labor
+        return torch.unique(b * self.price.shape[1] + r)
 
-    def match(self, holdings: Holdings) -> torch.Tensor:
+    def match(self, holdings: Holdings, books: torch.Tensor | None = None) -> torch.Tensor:
         """Execute every crossing bid/ask pair, one trade per environment and resource per round.
 
         A buyer whose best bid is below the cheapest ask of the other agents cannot trade this step (asks
         only disappear), so each round the highest-priority bid among the remaining buyers trades.
-        Returns ``(B, R)`` the number of trades made.
+
+        Args:
+            books: flat indices ``b * R + r`` of the books to match (default all). A book that was matched
+                to the end and has received no order since cannot trade, whatever the ages.
+        Returns:
+            ``(B, R)`` the number of trades made.
         """
-        batch, n_res, n_agents, _ = self.price.shape
-        agent = torch.arange(n_agents).view(1, 1, n_agents, 1)
+        batch, n_res, n_agents, n_slots = self.price.shape
+        agent = torch.arange(n_agents).view(1, n_agents, 1)
         not_self = ~torch.eye(n_agents, dtype=torch.bool)
-        n_trades = torch.zeros(batch, n_res, dtype=torch.long)
-        while True:
-            open_ = self.price >= 0
+        n_trades = torch.zeros(batch * n_res, dtype=torch.long)
+        prices, ages, is_bid = (x.view(-1, n_agents, n_slots) for x in (self.price, self.age, self.is_bid))
+        # Only (environment, resource) books that traded in a round can trade again: later rounds look at those.
+        books = torch.arange(batch * n_res) if books is None else books
+        while books.numel() > 0:
+            price, age, bid = prices[books], ages[books], is_bid[books]
+            open_ = price >= 0
             # Priority keys: bids (price, age, lower agent) descending; asks (price, younger, agent) ascending.
-            bid_key = torch.where(open_ & self.is_bid, self.price * 10_000 + self.age * 100 + (99 - agent), _NO_BID)
-            ask_key = torch.where(
-                open_ & ~self.is_bid, self.price * 10_000 + (self.duration + 1 - self.age) * 100 + agent, _NO_ASK
-            )
-            best_bid, bid_slot = bid_key.max(-1)  # (B, R, A) per buyer
-            best_ask, ask_slot = ask_key.min(-1)  # (B, R, A) per seller
-            others = torch.where(not_self, best_ask.unsqueeze(-2), _NO_ASK)  # (B, R, buyer, seller)
+            bid_key = torch.where(open_ & bid, price * 10_000 + age * 100 + (99 - agent), _NO_BID)
+            ask_key = torch.where(open_ & ~bid, price * 10_000 + (self.duration + 1 - age) * 100 + agent, _NO_ASK)
+            best_bid, bid_slot = bid_key.max(-1)  # (n, A) per buyer
+            best_ask, ask_slot = ask_key.min(-1)  # (n, A) per seller
+            others = torch.where(not_self, best_ask.unsqueeze(-2), _NO_ASK)  # (n, buyer, seller)
             other_ask, seller_of = others.min(-1)
             can_trade = (best_bid >= 0) & (other_ask < _NO_ASK) & (best_bid // 10_000 >= other_ask // 10_000)
-            top_bid, buyer = torch.where(can_trade, best_bid, _NO_BID).max(-1)  # (B, R)
-            trading = top_bid >= 0
-            if not bool(trading.any()):
-                return n_trades
-            b, r = trading.nonzero(as_tuple=True)
-            buyer = buyer[b, r]
-            seller = seller_of[b, r, buyer]
-            b_slot = bid_slot[b, r, buyer]
-            a_slot = ask_slot[b, r, seller]
-            bid_price, bid_age = self.price[b, r, buyer, b_slot], self.age[b, r, buyer, b_slot]
-            ask_price, ask_age = self.price[b, r, seller, a_slot], self.age[b, r, seller, a_slot]
+            top_bid, buyer = torch.where(can_trade, best_bid, _NO_BID).max(-1)  # (n,)
+            trading = (top_bid >= 0).nonzero().squeeze(-1)
+            books, buyer = books[trading], buyer[trading]
+            seller = seller_of[trading, buyer]
+            b_slot, a_slot = bid_slot[trading, buyer], ask_slot[trading, seller]
+            bid_price, bid_age = prices[books, buyer, b_slot], ages[books, buyer, b_slot]
+            ask_price, ask_age = prices[books, seller, a_slot], ages[books, seller, a_slot]
             price = torch.where(bid_age <= ask_age, ask_price, bid_price)  # the earlier order's price
-            self.price[b, r, buyer, b_slot] = -1
-            self.price[b, r, seller, a_slot] = -1
+            prices[books, buyer, b_slot] = -1
+            prices[books, seller, a_slot] = -1
+            b, r = books // n_res, books % n_res
             dt = holdings.coin.dtype
             holdings.coin_escrow.index_put_((b, buyer), -bid_price.to(dt), accumulate=True)
             holdings.coin.index_put_((b, buyer), (bid_price - price).to(dt), accumulate=True)
@@ -154,7 +161,8 @@ class OrderBook:
             holdings.goods.index_put_((b, buyer, r), torch.ones_like(price), accumulate=True)
             holdings.goods_escrow.index_put_((b, seller, r), -torch.ones_like(price), accumulate=True)
             self.price_history.index_put_((b, r, seller, price), torch.ones_like(price, dtype=dt), accumulate=True)
-            n_trades += trading.long()
+            n_trades[books] += 1
+        return n_trades.view(batch, n_res)
 
     def expire(self, holdings: Holdings) -> None:
         """Age every open order by one step; orders older than ``duration`` leave and return their escrow."""

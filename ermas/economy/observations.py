@@ -104,10 +104,21 @@ def agent_views(env: Economy) -> torch.Tensor:
     return views.transpose(2, 3).reshape(b, N_AGENTS, N_SPATIAL_CHANNELS, side, side)
 
 
-def _market_features(env: Economy) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
-    bids, asks = env.book.order_histograms()  # (B, R, A, P)
-    history = env.book.price_history.sum(-2) * INVENTORY_SCALE  # (B, R, P)
-    return env.book.market_rate(), history, bids.to(torch.float32), asks.to(torch.float32)
+@dataclass
+class MarketSummary:
+    """What the market shows: ``rate`` ``(B, R)`` mean sale price, ``history`` ``(B, R, P)`` scaled decayed sale
+    counts, and ``bids`` / ``asks`` ``(B, R, A, P)`` open orders per agent and price (float64)."""
+
+    rate: torch.Tensor
+    history: torch.Tensor
+    bids: torch.Tensor
+    asks: torch.Tensor
+
+    @classmethod
+    def of(cls, env: Economy) -> MarketSummary:
+        bids, asks = env.book.order_histograms()
+        history = env.book.price_history.sum(-2) * INVENTORY_SCALE
+        return cls(env.book.market_rate(), history, bids.to(torch.float64), asks.to(torch.float64))
 
 
 def _tax_features(env: Economy) -> torch.Tensor:
@@ -123,42 +134,49 @@ def current_marginal_rates(env: Economy) -> torch.Tensor:
     return taxes.marginal_rate(env.coin_total() - env.last_coin, env.period_rates)
 
 
-def agent_flat_features(env: Economy) -> torch.Tensor:
-    """``(B, A, 135)``: position, inventory, time, skill, market, gathering bonus, tax information."""
-    b = env.batch
-    h = env.holdings
-    position = env.positions().to(torch.float64) / torch.tensor([env.height, env.width], dtype=torch.float64)
-    inventory = torch.cat([h.coin.unsqueeze(-1), h.goods.to(torch.float64)], -1) * INVENTORY_SCALE
-    time = torch.full((b, N_AGENTS, 1), env.timestep / env.config.episode_length, dtype=torch.float64)
-    skill = (env.build_payment / env.config.base_payment).unsqueeze(-1)
-    rate, history, bids, asks = _market_features(env)
-    full_bids, full_asks = bids.sum(2, keepdim=True), asks.sum(2, keepdim=True)
-    market = []
-    for res in range(rate.shape[1]):
-        market += [
-            rate[:, res].view(b, 1, 1).expand(-1, N_AGENTS, -1),
-            history[:, res].unsqueeze(1).expand(-1, N_AGENTS, -1),
-            (full_asks[:, res] - asks[:, res]).to(torch.float64),  # asks the agent could buy from
-            (full_bids[:, res] - bids[:, res]).to(torch.float64),
-            asks[:, res].to(torch.float64),
-            bids[:, res].to(torch.float64),
-        ]
-    tax = _tax_features(env).unsqueeze(1).expand(-1, N_AGENTS, -1)
-    parts = [position, inventory, time, skill, *market, env.bonus_prob.unsqueeze(-1), tax]
-    parts.append(current_marginal_rates(env).unsqueeze(-1))
-    return torch.cat(parts, -1).to(torch.float32)
+def agent_flat_features(env: Economy, market: MarketSummary | None = None) -> torch.Tensor:
+    """``(B, A, 135)`` float32, in this order: row and column (over the world's size); coin, stone, wood (x0.01);
+    time (over the episode length); house payment (over the base payment); per resource (stone, wood) the
+    market rate, price history, asks and bids of the others, own asks and bids (1 + 5 x 11); the gathering
+    bonus; is-tax-day, is-first-day, tax phase; last period's incomes sorted (over the period); the
+    period's 7 rates; the agent's current marginal rate."""
+    b, h = env.batch, env.holdings
+    market = market or MarketSummary.of(env)
+    n_res, levels = market.bids.shape[1], market.bids.shape[-1]
+    block = 1 + 5 * levels  # per resource: rate, history, others' asks, others' bids, own asks, own bids
+    out = torch.empty(b, N_AGENTS, 7 + n_res * block + 16, dtype=torch.float32)
+    # Computed in float64 and rounded once into the float32 output, like the package's observations.
+    out[..., 0] = (env.cell // env.width).double() / env.height
+    out[..., 1] = (env.cell % env.width).double() / env.width
+    out[..., 2] = h.coin * INVENTORY_SCALE
+    out[..., 3 : 3 + n_res] = h.goods.double() * INVENTORY_SCALE
+    out[..., 5] = env.timestep / env.config.episode_length
+    out[..., 6] = env.build_payment / env.config.base_payment
+    per_resource = out[..., 7 : 7 + n_res * block].view(b, N_AGENTS, n_res, block)
+    asks, bids = market.asks.transpose(1, 2), market.bids.transpose(1, 2)  # (B, A, R, P)
+    per_resource[..., 0] = market.rate.unsqueeze(1)
+    per_resource[..., 1 : 1 + levels] = market.history.unsqueeze(1)
+    per_resource[..., 1 + levels : 1 + 2 * levels] = asks.sum(1, keepdim=True) - asks  # asks the agent could buy from
+    per_resource[..., 1 + 2 * levels : 1 + 3 * levels] = bids.sum(1, keepdim=True) - bids
+    per_resource[..., 1 + 3 * levels : 1 + 4 * levels] = asks
+    per_resource[..., 1 + 4 * levels :] = bids
+    rest = 7 + n_res * block
+    out[..., rest] = env.bonus_prob
+    out[..., rest + 1 : rest + 15] = _tax_features(env).unsqueeze(1)
+    out[..., rest + 15] = current_marginal_rates(env)
+    return out
 
 
-def planner_flat_features(env: Economy) -> torch.Tensor:
-    """``(B, 107)``: time, the whole market, tax information, and per agent inventory, last income, last and
-    current marginal rate."""
-    b = env.batch
-    h = env.holdings
+def planner_flat_features(env: Economy, market: MarketSummary | None = None) -> torch.Tensor:
+    """``(B, 107)`` float32: time; per resource the market rate, price history, all asks and all bids
+    (1 + 3 x 11); the tax information of :func:`agent_flat_features` without a marginal rate; then per
+    agent coin, stone, wood (x0.01), last income (over the period), last and current marginal rate."""
+    b, h = env.batch, env.holdings
+    market = market or MarketSummary.of(env)
     time = torch.full((b, 1), env.timestep / env.config.episode_length, dtype=torch.float64)
-    rate, history, bids, asks = _market_features(env)
-    market = []
-    for res in range(rate.shape[1]):
-        market += [rate[:, res : res + 1], history[:, res], asks[:, res].sum(1).double(), bids[:, res].sum(1).double()]
+    whole_market = torch.cat(
+        [market.rate.unsqueeze(-1), market.history, market.asks.sum(2), market.bids.sum(2)], -1
+    ).view(b, -1)
     per_agent = torch.cat(
         [
             h.coin.unsqueeze(-1) * INVENTORY_SCALE,
@@ -169,7 +187,7 @@ def planner_flat_features(env: Economy) -> torch.Tensor:
         ],
         -1,
     ).view(b, -1)
-    return torch.cat([time, *market, _tax_features(env), per_agent], -1).to(torch.float32)
+    return torch.cat([time, whole_market, _tax_features(env), per_agent], -1).to(torch.float32)
 
 
 def agent_action_mask(env: Economy) -> torch.Tensor:
@@ -207,10 +225,11 @@ def planner_action_mask(env: Economy) -> torch.Tensor | None:
 
 def observe(env: Economy) -> Observation:
     """Every observation and mask of the current state."""
+    market = MarketSummary.of(env)
     return Observation(
         agent_spatial=agent_views(env),
-        agent_flat=agent_flat_features(env),
-        planner_flat=planner_flat_features(env),
+        agent_flat=agent_flat_features(env, market),
+        planner_flat=planner_flat_features(env, market),
         agent_mask=agent_action_mask(env),
         planner_mask=planner_action_mask(env),
     )
