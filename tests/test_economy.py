@@ -206,3 +206,23 @@ def test_planner_sets_rates_only_on_the_first_step_of_a_period():
     assert not observe(env).planner_mask[0, :, 1:].any() and observe(env).planner_mask[0, :, 0].all()
     env.step(noop, torch.full((1, 7), 3))  # ignored: not the first step of a period
     torch.testing.assert_close(env.rates, torch.full((1, 7), 0.5, dtype=torch.float64))
+
+
+def test_turn_order_decides_who_moves_into_a_contested_tile():
+    """Agents move one at a time: a tile is free for a mover once its occupant has left, and of two agents
+    heading for the same tile only the first gets it (the AI Economist's sequential rule)."""
+    config = EconomyConfig(layout=SMALL_LAYOUT, regen_prob=0.0, gather_bonus=False, tax_model="none")
+    left, right = 46, 47
+    cases = {  # turn order -> (agent 0 moved, agent 1 moved, agent 2 moved)
+        (1, 0, 2, 3): (True, True, False),  # 1 leaves first, 0 follows into its tile; 2 finds 1's new tile taken
+        (0, 1, 2, 3): (False, True, False),  # 0 bumps into 1, which then leaves; 2 is blocked by 1
+        (2, 1, 0, 3): (False, False, True),  # 2 takes (3, 4) first; 1 is stuck, so 0 is too
+    }
+    for order, expected in cases.items():
+        env = Economy(1, config)
+        env.reset(skill_rank=torch.tensor([[0, 1, 2, 3]]))
+        env.cell[0, :3] = torch.tensor([3 * 11 + 2, 3 * 11 + 3, 3 * 11 + 5])  # (3, 2), (3, 3), (3, 5)
+        actions = torch.tensor([[right, right, left, 0]])  # 0 -> (3, 3), 1 -> (3, 4), 2 -> (3, 4)
+        moved = env.step(actions, turn_order=torch.tensor([order])).events.moved[0, :3]
+        assert tuple(moved.tolist()) == expected, order
+        assert len(set(env.cell[0].tolist())) == 4  # never two agents on one tile

@@ -325,19 +325,18 @@ class Economy:
         target = torch.gather(targets, 2, direction.unsqueeze(-1)).squeeze(-1)
         allowed = wants & torch.gather(open_, 2, direction.unsqueeze(-1)).squeeze(-1)
         target = torch.where(wants, target, -1)
-        # Agents move one after another in turn order; a move fails onto a tile taken at that moment.
-        # Resolved in parallel: after round k the k first movers are settled (only earlier movers matter).
-        turn = turn_order.argsort(-1)  # turn[b, i]: when agent i moves
-        before = turn.unsqueeze(-1) > turn.unsqueeze(-2)  # before[b, i, j]: j moves before i
-        after = turn.unsqueeze(-1) < turn.unsqueeze(-2)
+        # Agents move one after another in turn order; a move fails onto a tile taken at that moment. That can
+        # only happen where a target is another agent's tile or target; elsewhere every allowed move succeeds.
         start = self.cell
         moved = allowed
-        for _ in range(N_AGENTS):
-            now = torch.where(moved, target, start)
-            taken = (before & (now.unsqueeze(-2) == target.unsqueeze(-1))) | (
-                after & (start.unsqueeze(-2) == target.unsqueeze(-1))
+        other = ~torch.eye(N_AGENTS, dtype=torch.bool)
+        clash = (target.unsqueeze(-1) == start.unsqueeze(-2)) | ((target.unsqueeze(-1) == target.unsqueeze(-2)) & other)
+        contested = (clash & allowed.unsqueeze(-1)).flatten(1).any(-1).nonzero().squeeze(-1)
+        if contested.numel() > 0:
+            moved = moved.clone()
+            moved[contested] = self._resolve_turns(
+                allowed[contested], target[contested], start[contested], turn_order[contested]
             )
-            moved = allowed & ~taken.any(-1)
         self.cell = torch.where(moved, target, start)
         self.holdings.labor += self.config.move_labor * moved
         # Gather whatever lies on the tile the agent ends on (even if it did not move).
@@ -351,6 +350,26 @@ class Economy:
         )
         self.holdings.labor += self.config.collect_labor * present.sum(1)
         return moved, gathered
+
+    @staticmethod
+    def _resolve_turns(
+        allowed: torch.Tensor, target: torch.Tensor, start: torch.Tensor, turn_order: torch.Tensor
+    ) -> torch.Tensor:
+        """Which allowed moves succeed when agents move one at a time in ``turn_order`` (all ``(n, A)``).
+
+        Resolved in parallel: after round k the first k movers are settled (only earlier movers matter).
+        """
+        turn = turn_order.argsort(-1)  # turn[b, i]: when agent i moves
+        before = turn.unsqueeze(-1) > turn.unsqueeze(-2)  # before[b, i, j]: j moves before i
+        after = turn.unsqueeze(-1) < turn.unsqueeze(-2)
+        moved = allowed
+        for _ in range(N_AGENTS):
+            now = torch.where(moved, target, start)
+            taken = (before & (now.unsqueeze(-2) == target.unsqueeze(-1))) | (
+                after & (start.unsqueeze(-2) == target.unsqueeze(-1))
+            )
+            moved = allowed & ~taken.any(-1)
+        return moved
 
     def _schedule_rates(self, reset: bool = False) -> torch.Tensor:
         """Bracket rates of the non-planner tax models (and the planner's current choice)."""
