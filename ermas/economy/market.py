@@ -48,9 +48,9 @@ class OrderBook:
     def empty(cls, batch: int, n_resources: int, n_agents: int, max_orders: int, max_price: int, duration: int):
         shape = (batch, n_resources, n_agents, max_orders)
         return cls(
-            price=torch.full(shape, -1, dtype=torch.long),
+            price=torch.full(shape, -1, dtype=torch.int32),
             is_bid=torch.zeros(shape, dtype=torch.bool),
-            age=torch.zeros(shape, dtype=torch.long),
+            age=torch.zeros(shape, dtype=torch.int32),
             price_history=torch.zeros(batch, n_resources, n_agents, max_price + 1, dtype=torch.float64),
             max_price=max_price,
             duration=duration,
@@ -67,7 +67,7 @@ class OrderBook:
     def order_histograms(self) -> tuple[torch.Tensor, torch.Tensor]:
         """``(bids, asks)``, each ``(B, R, A, max_price + 1)`` float32: open orders per agent at each price."""
         shape = (*self.price.shape[:3], self.max_price + 1)
-        index = self.price.clamp(min=0)
+        index = self.price.clamp(min=0).long()
         open_ = self.price >= 0
         bids = torch.zeros(shape, dtype=torch.float32).scatter_add_(-1, index, (open_ & self.is_bid).to(torch.float32))
         asks = torch.zeros(shape, dtype=torch.float32).scatter_add_(-1, index, (open_ & ~self.is_bid).to(torch.float32))
@@ -102,7 +102,7 @@ class OrderBook:
         b, a = place.nonzero(as_tuple=True)
         r, p, bid = res[b, a], price[b, a], is_bid[b, a]
         slot = empty[b, a].to(torch.int8).argmax(-1)  # the first free slot
-        self.price[b, r, a, slot] = p
+        self.price[b, r, a, slot] = p.to(self.price.dtype)
         self.is_bid[b, r, a, slot] = bid
         self.age[b, r, a, slot] = 0
         coin = torch.where(bid, p, 0).to(holdings.coin.dtype)
@@ -158,16 +158,17 @@ class OrderBook:
             holdings.coin_escrow.index_put_((b, buyer), -bid_price.to(dt), accumulate=True)
             holdings.coin.index_put_((b, buyer), (bid_price - price).to(dt), accumulate=True)
             holdings.coin.index_put_((b, seller), price.to(dt), accumulate=True)
-            holdings.goods.index_put_((b, buyer, r), torch.ones_like(price), accumulate=True)
-            holdings.goods_escrow.index_put_((b, seller, r), -torch.ones_like(price), accumulate=True)
-            self.price_history.index_put_((b, r, seller, price), torch.ones_like(price, dtype=dt), accumulate=True)
+            one = torch.ones_like(price, dtype=holdings.goods.dtype)
+            holdings.goods.index_put_((b, buyer, r), one, accumulate=True)
+            holdings.goods_escrow.index_put_((b, seller, r), -one, accumulate=True)
+            self.price_history.index_put_((b, r, seller, price.long()), torch.ones_like(price, dtype=dt), accumulate=True)
             n_trades[books] += 1
         return n_trades.view(batch, n_res)
 
     def expire(self, holdings: Holdings) -> None:
         """Age every open order by one step; orders older than ``duration`` leave and return their escrow."""
         open_ = self.price >= 0
-        self.age += open_.long()
+        self.age += open_.to(torch.int32)
         expired = open_ & (self.age > self.duration)
         refund = torch.where(expired & self.is_bid, self.price, 0).sum(dim=(1, 3)).to(holdings.coin.dtype)
         holdings.coin += refund
