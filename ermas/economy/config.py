@@ -76,6 +76,8 @@ class EconomyConfig:
 
         for name in ("episode_length", "max_price", "order_duration", "max_orders", "tax_period"):
             positive_int(name)
+        if self.order_duration > 98:  # the market packs an order's age into two decimal digits of its priority
+            raise ValueError(f"order_duration must be at most 98 steps, got {self.order_duration}")
         if not isinstance(self.observation_range, int) or self.observation_range < 0:
             raise ValueError(f"observation_range must be an integer >= 0, got {self.observation_range!r}")
         if not 0.0 <= self.regen_prob <= 1.0:

@@ -126,44 +126,53 @@ class OrderBook:
             ``(B, R)`` the number of trades made.
         """
         batch, n_res, n_agents, n_slots = self.price.shape
-        agent = torch.arange(n_agents).view(1, n_agents, 1)
-        not_self = ~torch.eye(n_agents, dtype=torch.bool)
-        n_trades = torch.zeros(batch * n_res, dtype=torch.long)
-        prices, ages, is_bid = (x.view(-1, n_agents, n_slots) for x in (self.price, self.age, self.is_bid))
-        # Only (environment, resource) books that traded in a round can trade again: later rounds look at those.
+        prices = self.price.view(-1, n_agents, n_slots)
         books = torch.arange(batch * n_res) if books is None else books
-        while books.numel() > 0:
-            price, age, bid = prices[books], ages[books], is_bid[books]
-            open_ = price >= 0
-            # Priority keys: bids (price, age, lower agent) descending; asks (price, younger, agent) ascending.
-            bid_key = torch.where(open_ & bid, price * 10_000 + age * 100 + (99 - agent), _NO_BID)
-            ask_key = torch.where(open_ & ~bid, price * 10_000 + (self.duration + 1 - age) * 100 + agent, _NO_ASK)
-            best_bid, bid_slot = bid_key.max(-1)  # (n, A) per buyer
-            best_ask, ask_slot = ask_key.min(-1)  # (n, A) per seller
-            others = torch.where(not_self, best_ask.unsqueeze(-2), _NO_ASK)  # (n, buyer, seller)
-            other_ask, seller_of = others.min(-1)
-            can_trade = (best_bid >= 0) & (other_ask < _NO_ASK) & (best_bid // 10_000 >= other_ask // 10_000)
+        if books.numel() == 0:
+            return torch.zeros(batch, n_res, dtype=torch.long)
+        # Priority keys, unique per book: bids rank by (price, age, lower agent) descending, asks by (price,
+        # younger, agent) ascending; the price is key // 10_000 and an order's age (key // 100) % 100.
+        price, age = prices[books], self.age.view(-1, n_agents, n_slots)[books]
+        bid = self.is_bid.view(-1, n_agents, n_slots)[books]
+        agent = torch.arange(n_agents, dtype=price.dtype).view(1, n_agents, 1)
+        open_ = price >= 0
+        bid_keys = torch.where(open_ & bid, price * 10_000 + age * 100 + (99 - agent), _NO_BID)
+        ask_keys = torch.where(open_ & ~bid, price * 10_000 + (99 - age) * 100 + agent, _NO_ASK)
+        not_self = ~torch.eye(n_agents, dtype=torch.bool)
+        rows = torch.arange(books.numel())  # rows of the key tensors still in play
+        done = []
+        while rows.numel() > 0:
+            best_bid, bid_slot = bid_keys[rows].max(-1)  # (n, A) per buyer
+            best_ask, ask_slot = ask_keys[rows].min(-1)  # (n, A) per seller
+            other_ask, seller_of = torch.where(not_self, best_ask.unsqueeze(-2), _NO_ASK).min(-1)  # (n, buyer)
+            can_trade = (best_bid >= 0) & (best_bid // 10_000 >= other_ask // 10_000)  # _NO_ASK never passes
             top_bid, buyer = torch.where(can_trade, best_bid, _NO_BID).max(-1)  # (n,)
             trading = (top_bid >= 0).nonzero().squeeze(-1)
-            books, buyer = books[trading], buyer[trading]
+            rows, buyer, top_bid = rows[trading], buyer[trading], top_bid[trading]
             seller = seller_of[trading, buyer]
+            top_ask = other_ask[trading, buyer]
             b_slot, a_slot = bid_slot[trading, buyer], ask_slot[trading, seller]
-            bid_price, bid_age = prices[books, buyer, b_slot], ages[books, buyer, b_slot]
-            ask_price, ask_age = prices[books, seller, a_slot], ages[books, seller, a_slot]
-            price = torch.where(bid_age <= ask_age, ask_price, bid_price)  # the earlier order's price
-            prices[books, buyer, b_slot] = -1
-            prices[books, seller, a_slot] = -1
-            b, r = books // n_res, books % n_res
-            dt = holdings.coin.dtype
-            holdings.coin_escrow.index_put_((b, buyer), -bid_price.to(dt), accumulate=True)
-            holdings.coin.index_put_((b, buyer), (bid_price - price).to(dt), accumulate=True)
-            holdings.coin.index_put_((b, seller), price.to(dt), accumulate=True)
-            one = torch.ones_like(price, dtype=holdings.goods.dtype)
-            holdings.goods.index_put_((b, buyer, r), one, accumulate=True)
-            holdings.goods_escrow.index_put_((b, seller, r), -one, accumulate=True)
-            self.price_history.index_put_((b, r, seller, price.long()), torch.ones_like(price, dtype=dt), accumulate=True)
-            n_trades[books] += 1
-        return n_trades.view(batch, n_res)
+            bid_keys[rows, buyer, b_slot] = _NO_BID
+            ask_keys[rows, seller, a_slot] = _NO_ASK
+            done.append(torch.stack([rows, buyer, b_slot, seller, a_slot, top_bid, top_ask], -1))
+        trades = torch.cat(done).long().unbind(-1)
+        rows, buyer, b_slot, seller, a_slot, top_bid, top_ask = trades
+        book = books[rows]
+        prices[book, buyer, b_slot] = -1
+        prices[book, seller, a_slot] = -1
+        bid_price, ask_price = top_bid // 10_000, top_ask // 10_000
+        bid_age, ask_age = (top_bid // 100) % 100, 99 - (top_ask // 100) % 100
+        price = torch.where(bid_age <= ask_age, ask_price, bid_price)  # the earlier order's price
+        b, r = book // n_res, book % n_res
+        dt = holdings.coin.dtype
+        holdings.coin_escrow.index_put_((b, buyer), -bid_price.to(dt), accumulate=True)
+        holdings.coin.index_put_((b, buyer), (bid_price - price).to(dt), accumulate=True)
+        holdings.coin.index_put_((b, seller), price.to(dt), accumulate=True)
+        one = torch.ones_like(price, dtype=holdings.goods.dtype)
+        holdings.goods.index_put_((b, buyer, r), one, accumulate=True)
+        holdings.goods_escrow.index_put_((b, seller, r), -one, accumulate=True)
+        self.price_history.index_put_((b, r, seller, price), torch.ones_like(price, dtype=dt), accumulate=True)
+        return torch.zeros(batch * n_res, dtype=torch.long).index_add_(0, book, one.long()).view(batch, n_res)
 
     def expire(self, holdings: Holdings) -> None:
         """Age every open order by one step; orders older than ``duration`` leave and return their escrow."""

@@ -82,7 +82,9 @@ def agent_views(env: Economy) -> torch.Tensor:
     """``(B, A, 9, 2r + 1, 2r + 1)`` uint8 egocentric windows around each agent (zeros beyond the world's edge).
 
     Every entry is a small integer, so the views stay uint8 (a quarter of the memory of float32); a
-    policy casts them to float in its first layer.
+    policy casts them to float in its first layer. The channel dimension is the innermost in memory (the
+    layout of ``torch.channels_last``, which convolutions take without a copy); ``.contiguous()`` gives
+    the usual layout.
     """
     b, h, w = env.batch, env.height, env.width
     r = env.config.observation_range
@@ -100,8 +102,8 @@ def agent_views(env: Economy) -> torch.Tensor:
     codes = grid.view(-1).index_select(0, (top_left.unsqueeze(-1) + offsets).view(-1)).view(b, N_AGENTS, -1)
     observer = (torch.arange(N_AGENTS, dtype=torch.int16) << 12).view(1, N_AGENTS, 1)  # each observer's table
     codes = (codes | observer).to(torch.int32)
-    views = _decode_table().index_select(0, codes.view(-1)).view(b, N_AGENTS, side * side, N_SPATIAL_CHANNELS)
-    return views.transpose(2, 3).reshape(b, N_AGENTS, N_SPATIAL_CHANNELS, side, side)
+    views = _decode_table().index_select(0, codes.view(-1)).view(b, N_AGENTS, side, side, N_SPATIAL_CHANNELS)
+    return views.permute(0, 1, 4, 2, 3)  # channels-last in memory, as torch.channels_last convolutions take it
 
 
 @dataclass
@@ -144,26 +146,31 @@ def agent_flat_features(env: Economy, market: MarketSummary | None = None) -> to
     market = market or MarketSummary.of(env)
     n_res, levels = market.bids.shape[1], market.bids.shape[-1]
     block = 1 + 5 * levels  # per resource: rate, history, others' asks, others' bids, own asks, own bids
-    out = torch.empty(b, N_AGENTS, 7 + n_res * block + 16, dtype=torch.float32)
-    # Computed in float64 and rounded once into the float32 output, like the package's observations.
-    out[..., 0] = (env.cell // env.width).double() / env.height
-    out[..., 1] = (env.cell % env.width).double() / env.width
-    out[..., 2] = h.coin * INVENTORY_SCALE
-    out[..., 3 : 3 + n_res] = h.goods.double() * INVENTORY_SCALE
-    out[..., 5] = env.timestep / env.config.episode_length
-    out[..., 6] = env.build_payment / env.config.base_payment
-    per_resource = out[..., 7 : 7 + n_res * block].view(b, N_AGENTS, n_res, block)
+    rest = 7 + n_res * block
+    out = torch.empty(b, N_AGENTS, rest + 16, dtype=torch.float32)
+    # Values are computed in float64 and rounded once to float32, like the package's observations.
+    own = [
+        (env.cell // env.width).double() / env.height,
+        (env.cell % env.width).double() / env.width,
+        h.coin * INVENTORY_SCALE,
+        *(h.goods.double() * INVENTORY_SCALE).unbind(-1),
+        torch.full_like(h.coin, env.timestep / env.config.episode_length),
+        env.build_payment / env.config.base_payment,
+    ]
+    out[..., :7] = torch.stack(own, -1)
+    per_resource = out[..., 7:rest].view(b, N_AGENTS, n_res, block)
     asks, bids = market.asks.transpose(1, 2), market.bids.transpose(1, 2)  # (B, A, R, P)
     per_resource[..., 0] = market.rate.unsqueeze(1)
     per_resource[..., 1 : 1 + levels] = market.history.unsqueeze(1)
-    per_resource[..., 1 + levels : 1 + 2 * levels] = asks.sum(1, keepdim=True) - asks  # asks the agent could buy from
-    per_resource[..., 1 + 2 * levels : 1 + 3 * levels] = bids.sum(1, keepdim=True) - bids
+    per_resource[..., 1 + levels : 1 + 2 * levels] = market.asks.sum(2).unsqueeze(1) - asks  # others' asks
+    per_resource[..., 1 + 2 * levels : 1 + 3 * levels] = market.bids.sum(2).unsqueeze(1) - bids
     per_resource[..., 1 + 3 * levels : 1 + 4 * levels] = asks
     per_resource[..., 1 + 4 * levels :] = bids
-    rest = 7 + n_res * block
+    tax = torch.cat(
+        [_tax_features(env).unsqueeze(1).expand(-1, N_AGENTS, -1), current_marginal_rates(env).unsqueeze(-1)], -1
+    )
     out[..., rest] = env.bonus_prob
-    out[..., rest + 1 : rest + 15] = _tax_features(env).unsqueeze(1)
-    out[..., rest + 15] = current_marginal_rates(env)
+    out[..., rest + 1 :] = tax
     return out
 
 
@@ -225,9 +232,10 @@ def planner_action_mask(env: Economy) -> torch.Tensor | None:
 
 def observe(env: Economy) -> Observation:
     """Every observation and mask of the current state."""
+    spatial = agent_views(env)
     market = MarketSummary.of(env)
     return Observation(
-        agent_spatial=agent_views(env),
+        agent_spatial=spatial,
         agent_flat=agent_flat_features(env, market),
         planner_flat=planner_flat_features(env, market),
         agent_mask=agent_action_mask(env),
