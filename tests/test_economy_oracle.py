@@ -12,12 +12,11 @@ import os
 import numpy as np
 import pytest
 import torch
-from economy_replay import replay
 
 from ermas.economy import Economy, EconomyConfig, fixed_skill_payments, observe
 from ermas.economy import metrics as m
 from ermas.economy import taxes as t
-from ermas.economy.reference import make_reference_env
+from ermas.economy.reference import make_reference_env, replay_against_package
 
 if not os.environ.get("ERMAS_REQUIRE_ORACLE"):  # `make test` and CI require it; elsewhere it may be absent
     pytest.importorskip("ai_economist", reason="the oracle: pip install --no-deps ai-economist==1.7.1 (make env does)")
@@ -150,7 +149,7 @@ def test_a_whole_episode_replays_step_for_step(tax_model):
     forbidden ones) and turn orders: positions, inventories, escrow, coin, labor, houses, resources,
     trades, taxes, rewards, observations and masks agree at every step."""
     config = EconomyConfig(regen_prob=0.0, gather_bonus=False, tax_model=tax_model)
-    log = replay(config, steps=1000, seed=3)
+    log = replay_against_package(config, steps=1000, seed=3)
     assert not log.mismatches, log.mismatches[:3]
     # The episode exercised every mechanic.
     assert log.n_trades > 20 and log.n_builds > 3 and log.taxes > 1 and log.n_moves > 500
@@ -164,7 +163,7 @@ def test_fixed_rates_and_no_taxes_replay():
         ),
         EconomyConfig(regen_prob=0.0, gather_bonus=False, tax_model="none"),
     ):
-        log = replay(config, steps=300, seed=4)
+        log = replay_against_package(config, steps=300, seed=4)
         assert not log.mismatches, log.mismatches[:3]
 
 
