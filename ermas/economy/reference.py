@@ -8,6 +8,8 @@ is an optional, test-only dependency: install it with ``pip install --no-deps ai
 
 from __future__ import annotations
 
+import contextlib
+import io
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -44,7 +46,8 @@ def make_reference_env(config: EconomyConfig, eta: float = 0.23, labor_weight: f
             f"the ai-economist package has only the paper's layout {PAPER_LAYOUT!r}, not {config.layout!r}"
         )
     setattr(np, "int", int)  # noqa: B010 -- the package's fixed-skill code uses this alias, removed from numpy in 1.24
-    from ai_economist import foundation
+    with contextlib.redirect_stdout(io.StringIO()):  # its import prints GPU notices
+        from ai_economist import foundation
 
     tax: dict[str, Any] = dict(period=config.tax_period, bracket_spacing="us-federal", usd_scaling=1000)
     if config.tax_model == "none":
