@@ -120,6 +120,12 @@ class Economy:
         self._source_index = self._source.reshape(-1).nonzero().squeeze(-1)  # into the flattened (R, H*W)
         self._water = self.layout.water.reshape(-1)
         self._landmark_free = ~(self._source.any(0) | self._water)  # no source block, no water
+        # Neighbours of every tile (left, right, up, down) and whether they are on the map and not water.
+        rows, cols = torch.arange(height * width) // width, torch.arange(height * width) % width
+        new_r, new_c = rows.unsqueeze(-1) + MOVE_DELTAS[:, 0], cols.unsqueeze(-1) + MOVE_DELTAS[:, 1]
+        on_map = (new_r >= 0) & (new_r < height) & (new_c >= 0) & (new_c < width)
+        self._neighbour = torch.where(on_map, new_r * width + new_c, 0)  # (H*W, 4)
+        self._neighbour_land = on_map & ~self._water[self._neighbour]
         self.completions = 0
         self.saez = taxes.SaezState.empty(batch)
         self._positive_reward_steps = torch.zeros(batch, dtype=torch.float64)
@@ -309,13 +315,9 @@ class Economy:
     def move_targets(self) -> tuple[torch.Tensor, torch.Tensor]:
         """``(B, A, 4)`` flat target tile of each move (left, right, up, down) and whether it is on the map
         and open to that agent (no water, no house of another agent); other agents are not counted."""
-        rows, cols = self.cell // self.width, self.cell % self.width
-        new_r = rows.unsqueeze(-1) + MOVE_DELTAS[:, 0]
-        new_c = cols.unsqueeze(-1) + MOVE_DELTAS[:, 1]
-        on_map = (new_r >= 0) & (new_r < self.height) & (new_c >= 0) & (new_c < self.width)
-        target = torch.where(on_map, new_r * self.width + new_c, 0)
+        target, land = self._neighbour[self.cell], self._neighbour_land[self.cell]
         owner = torch.gather(self.house_owner, 1, target.view(self.batch, -1)).view_as(target)
-        open_ = on_map & ~self._water[target] & ((owner < 0) | (owner == torch.arange(N_AGENTS).unsqueeze(-1)))
+        open_ = land & ((owner < 0) | (owner == torch.arange(N_AGENTS).unsqueeze(-1)))
         return target, open_
 
     def _move_and_gather(self, actions: torch.Tensor, turn_order: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:

@@ -205,19 +205,16 @@ def agent_action_mask(env: Economy) -> torch.Tensor:
     """
     b, cfg, h = env.batch, env.config, env.holdings
     levels = cfg.max_price + 1
-    slot_free = env.book.open_orders() < cfg.max_orders  # (B, R, A)
-    can_pay = torch.arange(levels, dtype=torch.float64) <= h.coin.unsqueeze(-1)  # (B, A, P)
-    heads = []
-    for res in range(slot_free.shape[1]):
-        free = slot_free[:, res].unsqueeze(-1)
-        heads.append(free & can_pay)
-        heads.append((free & (h.goods[..., res] > 0).unsqueeze(-1)).expand(-1, -1, levels))
+    slot_free = (env.book.open_orders() < cfg.max_orders).transpose(1, 2)  # (B, A, R)
+    n_res = slot_free.shape[-1]
+    can_pay = (torch.arange(levels, dtype=torch.float64) <= h.coin.unsqueeze(-1)).unsqueeze(2)  # (B, A, 1, P)
+    has_unit = (h.goods > 0).unsqueeze(-1)  # (B, A, R, 1)
+    sides = torch.stack(torch.broadcast_tensors(can_pay, has_unit), 3)  # (B, A, R, buy/sell, P)
+    trade = (sides & slot_free.view(b, N_AGENTS, n_res, 1, 1)).view(b, N_AGENTS, -1)
     targets, open_ = env.move_targets()
     occupied = (targets.unsqueeze(-1) == env.cell.view(b, 1, 1, N_AGENTS)).any(-1)
-    moves = open_ & ~occupied
-    mask = torch.cat([torch.ones(b, N_AGENTS, 1, dtype=torch.bool), env.can_build().unsqueeze(-1), *heads, moves], -1)
-    assert mask.shape[-1] == N_AGENT_ACTIONS
-    return mask
+    noop = torch.ones(b, N_AGENTS, 1, dtype=torch.bool)
+    return torch.cat([noop, env.can_build().unsqueeze(-1), trade, open_ & ~occupied], -1)
 
 
 def planner_action_mask(env: Economy) -> torch.Tensor | None:
