@@ -364,13 +364,14 @@ class Economy:
         turn = turn_order.argsort(-1)  # turn[b, i]: when agent i moves
         before = turn.unsqueeze(-1) > turn.unsqueeze(-2)  # before[b, i, j]: j moves before i
         after = turn.unsqueeze(-1) < turn.unsqueeze(-2)
-        moved = allowed
+        blocked_by_waiting = (after & (start.unsqueeze(-2) == target.unsqueeze(-1))).any(-1)
+        moved = allowed & ~blocked_by_waiting
         for _ in range(N_AGENTS):
             now = torch.where(moved, target, start)
-            taken = (before & (now.unsqueeze(-2) == target.unsqueeze(-1))) | (
-                after & (start.unsqueeze(-2) == target.unsqueeze(-1))
-            )
-            moved = allowed & ~taken.any(-1)
+            taken = (before & (now.unsqueeze(-2) == target.unsqueeze(-1))).any(-1) | blocked_by_waiting
+            settled, moved = moved, allowed & ~taken
+            if torch.equal(settled, moved):  # a fixed point: nothing later can change
+                break
         return moved
 
     def _schedule_rates(self, reset: bool = False) -> torch.Tensor:
