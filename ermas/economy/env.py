@@ -144,7 +144,7 @@ class Economy:
         b, cfg = self.batch, self.config
         self.timestep = 0
         self.resources = self._source.unsqueeze(0).expand(b, -1, -1).to(torch.int8).clone()  # (B, R, H*W)
-        self.house_owner = torch.full((b, self.height * self.width), -1, dtype=torch.long)  # (B, H*W)
+        self.house_owner = torch.full((b, self.height * self.width), -1, dtype=torch.int8)  # (B, H*W)
         self.holdings = Holdings(
             coin=torch.zeros(b, N_AGENTS, dtype=torch.float64),
             coin_escrow=torch.zeros(b, N_AGENTS, dtype=torch.float64),
@@ -292,7 +292,7 @@ class Economy:
         build = (actions == BUILD) & self.can_build()
         self.holdings.goods -= build.long().unsqueeze(-1)
         owner = torch.gather(self.house_owner, 1, self.cell)
-        self.house_owner.scatter_(1, self.cell, torch.where(build, torch.arange(N_AGENTS), owner))
+        self.house_owner.scatter_(1, self.cell, torch.where(build, torch.arange(N_AGENTS, dtype=torch.int8), owner))
         self.holdings.coin += self.build_payment * build
         self.holdings.labor += self.config.build_labor * build
         self.n_builds += build.long()

@@ -18,7 +18,7 @@ import torch
 
 from ermas.economy import taxes
 from ermas.economy.config import N_AGENTS
-from ermas.economy.env import N_AGENT_ACTIONS, Economy
+from ermas.economy.env import Economy
 from ermas.economy.layout import load_layout
 
 INVENTORY_SCALE = 0.01
@@ -90,7 +90,7 @@ def agent_views(env: Economy) -> torch.Tensor:
     r = env.config.observation_range
     side, hp, wp = 2 * r + 1, h + 2 * r, w + 2 * r
     resources = env.resources.to(torch.int16)
-    dynamic = resources[:, 0] | (resources[:, 1] << 1) | ((env.house_owner + 1).to(torch.int16) << 2)
+    dynamic = resources[:, 0] | (resources[:, 1] << 1) | ((env.house_owner.to(torch.int16) + 1) << 2)
     dynamic.scatter_add_(1, env.cell, (torch.arange(1, N_AGENTS + 1, dtype=torch.int16) << 5).expand(b, -1))
     grid = _padded_static_code(env.layout.name, r).expand(b, -1, -1).clone()
     grid[:, r : r + h, r : r + w] |= dynamic.view(b, h, w)
@@ -106,23 +106,6 @@ def agent_views(env: Economy) -> torch.Tensor:
     return views.permute(0, 1, 4, 2, 3)  # channels-last in memory, as torch.channels_last convolutions take it
 
 
-@dataclass
-class MarketSummary:
-    """What the market shows: ``rate`` ``(B, R)`` mean sale price, ``history`` ``(B, R, P)`` scaled decayed sale
-    counts, and ``bids`` / ``asks`` ``(B, R, A, P)`` open orders per agent and price (float64)."""
-
-    rate: torch.Tensor
-    history: torch.Tensor
-    bids: torch.Tensor
-    asks: torch.Tensor
-
-    @classmethod
-    def of(cls, env: Economy) -> MarketSummary:
-        bids, asks = env.book.order_histograms()
-        history = env.book.price_history.sum(-2) * INVENTORY_SCALE
-        return cls(env.book.market_rate(), history, bids.to(torch.float64), asks.to(torch.float64))
-
-
 def _tax_features(env: Economy) -> torch.Tensor:
     period = env.config.tax_period
     phase = float(env.tax_phase)
@@ -136,15 +119,47 @@ def current_marginal_rates(env: Economy) -> torch.Tensor:
     return taxes.marginal_rate(env.coin_total() - env.last_coin, env.period_rates)
 
 
-def agent_flat_features(env: Economy, market: MarketSummary | None = None) -> torch.Tensor:
+@dataclass
+class SharedFeatures:
+    """What agents and planner both see, computed once per observation.
+
+    Attributes:
+        rate: ``(B, R)`` mean sale price; history: ``(B, R, P)`` scaled decayed sale counts;
+        bids, asks: ``(B, R, A, P)`` open orders per agent and price (float64);
+        tax: ``(B, 14)`` is-tax-day, is-first-day, tax phase, sorted last incomes (over the period), rates;
+        marginal_rate: ``(B, A)`` each agent's current marginal rate.
+    """
+
+    rate: torch.Tensor
+    history: torch.Tensor
+    bids: torch.Tensor
+    asks: torch.Tensor
+    tax: torch.Tensor
+    marginal_rate: torch.Tensor
+
+    @classmethod
+    def of(cls, env: Economy) -> SharedFeatures:
+        bids, asks = env.book.order_histograms()
+        history = env.book.price_history.sum(-2) * INVENTORY_SCALE
+        return cls(
+            env.book.market_rate(),
+            history,
+            bids.to(torch.float64),
+            asks.to(torch.float64),
+            _tax_features(env),
+            current_marginal_rates(env),
+        )
+
+
+def agent_flat_features(env: Economy, shared: SharedFeatures | None = None) -> torch.Tensor:
     """``(B, A, 135)`` float32, in this order: row and column (over the world's size); coin, stone, wood (x0.01);
     time (over the episode length); house payment (over the base payment); per resource (stone, wood) the
     market rate, price history, asks and bids of the others, own asks and bids (1 + 5 x 11); the gathering
     bonus; is-tax-day, is-first-day, tax phase; last period's incomes sorted (over the period); the
     period's 7 rates; the agent's current marginal rate."""
     b, h = env.batch, env.holdings
-    market = market or MarketSummary.of(env)
-    n_res, levels = market.bids.shape[1], market.bids.shape[-1]
+    shared = shared or SharedFeatures.of(env)
+    n_res, levels = shared.bids.shape[1], shared.bids.shape[-1]
     block = 1 + 5 * levels  # per resource: rate, history, others' asks, others' bids, own asks, own bids
     rest = 7 + n_res * block
     out = torch.empty(b, N_AGENTS, rest + 16, dtype=torch.float32)
@@ -159,30 +174,30 @@ def agent_flat_features(env: Economy, market: MarketSummary | None = None) -> to
     ]
     out[..., :7] = torch.stack(own, -1)
     per_resource = out[..., 7:rest].view(b, N_AGENTS, n_res, block)
-    asks, bids = market.asks.transpose(1, 2), market.bids.transpose(1, 2)  # (B, A, R, P)
-    per_resource[..., 0] = market.rate.unsqueeze(1)
-    per_resource[..., 1 : 1 + levels] = market.history.unsqueeze(1)
-    per_resource[..., 1 + levels : 1 + 2 * levels] = market.asks.sum(2).unsqueeze(1) - asks  # others' asks
-    per_resource[..., 1 + 2 * levels : 1 + 3 * levels] = market.bids.sum(2).unsqueeze(1) - bids
+    asks, bids = shared.asks.transpose(1, 2), shared.bids.transpose(1, 2)  # (B, A, R, P)
+    per_resource[..., 0] = shared.rate.unsqueeze(1)
+    per_resource[..., 1 : 1 + levels] = shared.history.unsqueeze(1)
+    per_resource[..., 1 + levels : 1 + 2 * levels] = shared.asks.sum(2).unsqueeze(1) - asks  # others' asks
+    per_resource[..., 1 + 2 * levels : 1 + 3 * levels] = shared.bids.sum(2).unsqueeze(1) - bids
     per_resource[..., 1 + 3 * levels : 1 + 4 * levels] = asks
     per_resource[..., 1 + 4 * levels :] = bids
     tax = torch.cat(
-        [_tax_features(env).unsqueeze(1).expand(-1, N_AGENTS, -1), current_marginal_rates(env).unsqueeze(-1)], -1
+        [shared.tax.unsqueeze(1).expand(-1, N_AGENTS, -1), shared.marginal_rate.unsqueeze(-1)], -1
     )
     out[..., rest] = env.bonus_prob
     out[..., rest + 1 :] = tax
     return out
 
 
-def planner_flat_features(env: Economy, market: MarketSummary | None = None) -> torch.Tensor:
+def planner_flat_features(env: Economy, shared: SharedFeatures | None = None) -> torch.Tensor:
     """``(B, 107)`` float32: time; per resource the market rate, price history, all asks and all bids
     (1 + 3 x 11); the tax information of :func:`agent_flat_features` without a marginal rate; then per
     agent coin, stone, wood (x0.01), last income (over the period), last and current marginal rate."""
     b, h = env.batch, env.holdings
-    market = market or MarketSummary.of(env)
+    shared = shared or SharedFeatures.of(env)
     time = torch.full((b, 1), env.timestep / env.config.episode_length, dtype=torch.float64)
     whole_market = torch.cat(
-        [market.rate.unsqueeze(-1), market.history, market.asks.sum(2), market.bids.sum(2)], -1
+        [shared.rate.unsqueeze(-1), shared.history, shared.asks.sum(2), shared.bids.sum(2)], -1
     ).view(b, -1)
     per_agent = torch.cat(
         [
@@ -190,11 +205,11 @@ def planner_flat_features(env: Economy, market: MarketSummary | None = None) -> 
             h.goods.to(torch.float64) * INVENTORY_SCALE,
             (env.last_income / env.config.tax_period).unsqueeze(-1),
             env.last_marginal_rate.unsqueeze(-1),
-            current_marginal_rates(env).unsqueeze(-1),
+            shared.marginal_rate.unsqueeze(-1),
         ],
         -1,
     ).view(b, -1)
-    return torch.cat([time, whole_market, _tax_features(env), per_agent], -1).to(torch.float32)
+    return torch.cat([time, whole_market, shared.tax, per_agent], -1).to(torch.float32)
 
 
 def agent_action_mask(env: Economy) -> torch.Tensor:
@@ -230,11 +245,11 @@ def planner_action_mask(env: Economy) -> torch.Tensor | None:
 def observe(env: Economy) -> Observation:
     """Every observation and mask of the current state."""
     spatial = agent_views(env)
-    market = MarketSummary.of(env)
+    shared = SharedFeatures.of(env)
     return Observation(
         agent_spatial=spatial,
-        agent_flat=agent_flat_features(env, market),
-        planner_flat=planner_flat_features(env, market),
+        agent_flat=agent_flat_features(env, shared),
+        planner_flat=planner_flat_features(env, shared),
         agent_mask=agent_action_mask(env),
         planner_mask=planner_action_mask(env),
     )
