@@ -29,6 +29,7 @@ def package_steps_per_second(seconds: float) -> tuple[float, float]:
     """(steps per second, memory per environment in MiB measured by tracemalloc while building and stepping)."""
     rng = np.random.default_rng(0)
     np.random.seed(0)  # noqa: NPY002 -- the package draws from the legacy global generator
+    make_reference_env(CONFIG)  # import the package first: its modules are not the environment's memory
     tracemalloc.start()
     env = make_reference_env(CONFIG)
     obs = env.reset()

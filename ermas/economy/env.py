@@ -435,7 +435,7 @@ class Economy:
         if p <= 0:
             return
         # One draw per source tile (other tiles never grow); a grown unit on a full tile changes nothing.
-        draw = torch.rand(self.batch, self._source_index.numel(), dtype=torch.float64, generator=self.generator)
+        draw = torch.rand(self.batch, self._source_index.numel(), dtype=torch.float32, generator=self.generator)
         flat = self.resources.view(self.batch, -1)
         flat[:, self._source_index] |= (draw < p).to(torch.int8)
 

@@ -125,7 +125,7 @@ class SharedFeatures:
 
     Attributes:
         rate: ``(B, R)`` mean sale price; history: ``(B, R, P)`` scaled decayed sale counts;
-        bids, asks: ``(B, R, A, P)`` open orders per agent and price (float64);
+        bids, asks: ``(B, R, A, P)`` open orders per agent and price (float32 counts);
         tax: ``(B, 14)`` is-tax-day, is-first-day, tax phase, sorted last incomes (over the period), rates;
         marginal_rate: ``(B, A)`` each agent's current marginal rate.
     """
@@ -144,8 +144,8 @@ class SharedFeatures:
         return cls(
             env.book.market_rate(),
             history,
-            bids.to(torch.float64),
-            asks.to(torch.float64),
+            bids,
+            asks,
             _tax_features(env),
             current_marginal_rates(env),
         )
