@@ -153,7 +153,7 @@ class Economy:
             labor=torch.zeros(b, N_AGENTS, dtype=torch.float64),
         )
         self.book = OrderBook.empty(b, N_RESOURCES, N_AGENTS, cfg.max_orders, cfg.max_price, cfg.order_duration)
-        # rank_of[b, i]: the skill rank (0 = lowest) of agent i; its corner and house payment follow.
+        # skill_rank[b, i]: the skill rank (0 = lowest) of agent i; its corner and house payment follow.
         if skill_rank is None:
             skill_rank = torch.rand(b, N_AGENTS, dtype=torch.float64, generator=self.generator).argsort(-1)
         skill_rank = torch.as_tensor(skill_rank).long()
