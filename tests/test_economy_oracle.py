@@ -147,7 +147,8 @@ def test_tax_annealing_mask_matches_the_package():
 def test_a_whole_episode_replays_step_for_step(tax_model):
     """1000 steps, randomness off in both (no regrowth, no gathering bonus), random actions (10% of them
     forbidden ones) and turn orders: positions, inventories, escrow, coin, labor, houses, resources,
-    trades, taxes, rewards, observations and masks agree at every step."""
+    trades, taxes, rewards, observations and masks agree at every step, and so do the episode statistics
+    (productivity, equality, welfare, each agent's coin, labor, utility, goods and houses)."""
     config = EconomyConfig(regen_prob=0.0, gather_bonus=False, tax_model=tax_model)
     log = replay_against_package(config, steps=1000, seed=3)
     assert not log.mismatches, log.mismatches[:3]

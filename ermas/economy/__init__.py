@@ -1,7 +1,7 @@
 """The AI Economist's Gather-Trade-Build economy with taxes, vectorised over environments (Figure 6)."""
 
 from ermas.economy.config import N_AGENTS, EconomyConfig, fixed_skill_payments
-from ermas.economy.env import N_AGENT_ACTIONS, Economy, StepEvents, StepResult
+from ermas.economy.env import N_AGENT_ACTIONS, Economy, EpisodeSummary, StepEvents, StepResult
 from ermas.economy.layout import PAPER_LAYOUT, SMALL_LAYOUT, Layout, load_layout
 from ermas.economy.observations import Observation, observe
 
@@ -12,6 +12,7 @@ __all__ = [
     "SMALL_LAYOUT",
     "Economy",
     "EconomyConfig",
+    "EpisodeSummary",
     "Layout",
     "Observation",
     "StepEvents",

@@ -26,7 +26,7 @@ from ermas.economy import taxes
 from ermas.economy.config import N_AGENTS, N_RESOURCES, EconomyConfig, fixed_skill_payments
 from ermas.economy.layout import Layout, load_layout
 from ermas.economy.market import Holdings, OrderBook
-from ermas.economy.metrics import isoelastic_utility, social_welfare
+from ermas.economy.metrics import equality, isoelastic_utility, productivity, social_welfare
 
 N_AGENT_ACTIONS = 50
 BUILD = 1
@@ -64,6 +64,30 @@ class StepResult:
     planner_reward: torch.Tensor
     done: bool
     events: StepEvents
+
+
+@dataclass
+class EpisodeSummary:
+    """Statistics of the episode so far, per environment (the AI Economist's episode metrics).
+
+    Attributes:
+        productivity, equality, social_welfare: ``(B,)`` total coin, 1 - Gini of coin, and the planner's
+            objective (equality times mean coin).
+        coin, labor, utility: ``(B, A)`` coin (inventory plus escrow), cumulative labor, isoelastic utility.
+        goods: ``(B, A, R)`` stone and wood held (inventory plus escrow).
+        builds: ``(B, A)`` houses built; trades: ``(B,)`` trades; taxes_collected: ``(B,)`` coin of tax.
+    """
+
+    productivity: torch.Tensor
+    equality: torch.Tensor
+    social_welfare: torch.Tensor
+    coin: torch.Tensor
+    labor: torch.Tensor
+    utility: torch.Tensor
+    goods: torch.Tensor
+    builds: torch.Tensor
+    trades: torch.Tensor
+    taxes_collected: torch.Tensor
 
 
 def _per_env(value: torch.Tensor | float, batch: int, name: str) -> torch.Tensor:
@@ -440,6 +464,22 @@ class Economy:
         flat[:, self._source_index] |= (draw < p).to(torch.int8)
 
     # --- summaries ----------------------------------------------------------------------------------
+
+    def summary(self) -> EpisodeSummary:
+        """The episode's statistics so far (at ``done``, the whole episode's)."""
+        coin = self.coin_total()
+        return EpisodeSummary(
+            productivity=productivity(coin),
+            equality=equality(coin),
+            social_welfare=social_welfare(coin),
+            coin=coin,
+            labor=self.holdings.labor.clone(),
+            utility=self.utility.clone(),
+            goods=self.holdings.goods + self.holdings.goods_escrow,
+            builds=self.n_builds.clone(),
+            trades=self.n_trades.clone(),
+            taxes_collected=self.taxes_collected.clone(),
+        )
 
     def n_houses(self) -> torch.Tensor:
         """``(B,)`` houses on the map."""

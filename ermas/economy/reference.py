@@ -17,7 +17,7 @@ import numpy as np
 import torch
 
 from ermas.economy.config import N_AGENTS, EconomyConfig
-from ermas.economy.env import Economy
+from ermas.economy.env import Economy, EpisodeSummary
 from ermas.economy.layout import PAPER_LAYOUT
 from ermas.economy.observations import (
     agent_action_mask,
@@ -281,4 +281,29 @@ def replay_against_package(config: EconomyConfig, steps: int, seed: int, invalid
             compare(step + 1, "tax paid", result.events.tax_paid[0].numpy(), paid, exact=False)
             compare(step + 1, "tax rates", ours.rates[0].numpy(), tax.taxes[-1]["schedule"], exact=False)
             log.taxes += float(np.sum(paid))
+    if steps == config.episode_length:  # the package stashes its episode metrics at the end
+        summary, metrics = ours.summary(), theirs.previous_episode_metrics
+        compare_summary(steps, summary, metrics, log)
     return log
+
+
+def compare_summary(step: int, summary: EpisodeSummary, metrics: dict[str, Any], log: ReplayLog) -> None:
+    """Add to ``log`` every episode statistic of environment 0 that differs from the package's metrics."""
+    pairs = {
+        "productivity": (summary.productivity[0], metrics["social/productivity"]),
+        "equality": (summary.equality[0], metrics["social/equality"]),
+        "social welfare": (summary.social_welfare[0], metrics["social_welfare/coin_eq_times_productivity"]),
+        "houses": (summary.builds[0].sum(), metrics["Build/total_builds"]),
+        "trades": (summary.trades[0], metrics["Trade/n_trades"]),
+        "taxes": (summary.taxes_collected[0], metrics.get("PeriodicTax/total_collected_taxes", 0.0)),
+    }
+    for i in range(N_AGENTS):
+        pairs[f"coin {i}"] = (summary.coin[0, i], metrics[f"endow/{i}/Coin"])
+        pairs[f"labor {i}"] = (summary.labor[0, i], metrics[f"endogenous/{i}/Labor"])
+        pairs[f"utility {i}"] = (summary.utility[0, i], metrics[f"util/{i}"])
+        pairs[f"stone {i}"] = (summary.goods[0, i, 0], metrics[f"endow/{i}/Stone"])
+        pairs[f"wood {i}"] = (summary.goods[0, i, 1], metrics[f"endow/{i}/Wood"])
+        pairs[f"builds {i}"] = (summary.builds[0, i], metrics[f"Build/{i}/n_builds"])
+    for name, (ours, theirs) in pairs.items():
+        if not np.isclose(float(ours), float(theirs), rtol=1e-9, atol=1e-9):
+            log.mismatches.append(Mismatch(step, f"episode {name}", float(ours), float(theirs)))
