@@ -44,21 +44,31 @@ class Observation:
 
 
 # A tile's content packed in 12 bits: stone, wood, house owner + 1 (3 bits), agent + 1 (3 bits), water,
-# stone source, wood source, inside the world. Windows are cut from a grid of codes and decoded by a table.
+# stone source, wood source, inside the world; bits 12-13 name the observing agent. Windows of codes are
+# cut from the grid and decoded by a table.
 _N_CODES = 1 << 12
 _STATIC_SHIFT = 8
 
 
 @lru_cache(maxsize=8)
-def _padded_static_code(layout_name: str, observation_range: int) -> torch.Tensor:
-    """``(H + 2r, W + 2r)`` int16 codes of the static tile content (0 beyond the world's edge)."""
+def _window_tables(layout_name: str, observation_range: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """For an agent on each tile: ``(H*W, side*side)`` int32 the tile under every window position (``H*W``,
+    a tile with nothing on it, beyond the world's edge), and ``(A, H*W, side*side)`` int32 the static code of
+    those positions plus each observer's table offset."""
     layout = load_layout(layout_name)
     h, w = layout.shape
-    inside = torch.ones(h, w, dtype=torch.bool)
-    bits = [layout.water, layout.stone_source, layout.wood_source, inside]
-    code = sum(bit.to(torch.int16) << (_STATIC_SHIFT + k) for k, bit in enumerate(bits))
     r = observation_range
-    return torch.nn.functional.pad(code, (r, r, r, r))
+    rows, cols = torch.arange(h * w) // w, torch.arange(h * w) % w
+    offset = torch.arange(-r, r + 1)
+    window_rows = rows.view(-1, 1, 1) + offset.view(1, -1, 1)
+    window_cols = cols.view(-1, 1, 1) + offset.view(1, 1, -1)
+    inside = (window_rows >= 0) & (window_rows < h) & (window_cols >= 0) & (window_cols < w)
+    tile = torch.where(inside, window_rows * w + window_cols, h * w).view(h * w, -1)
+    bits = [layout.water, layout.stone_source, layout.wood_source, torch.ones(h, w, dtype=torch.bool)]
+    static = sum(bit.reshape(-1).to(torch.int32) << (_STATIC_SHIFT + k) for k, bit in enumerate(bits))
+    static = torch.cat([static, torch.zeros(1, dtype=torch.int32)])[tile]  # (H*W, side*side)
+    observer = (torch.arange(N_AGENTS, dtype=torch.int32) << 12).view(-1, 1, 1)
+    return tile.to(torch.int32), (static.unsqueeze(0) | observer).contiguous()
 
 
 @lru_cache(maxsize=1)
@@ -86,22 +96,17 @@ def agent_views(env: Economy) -> torch.Tensor:
     layout of ``torch.channels_last``, which convolutions take without a copy); ``.contiguous()`` gives
     the usual layout.
     """
-    b, h, w = env.batch, env.height, env.width
-    r = env.config.observation_range
-    side, hp, wp = 2 * r + 1, h + 2 * r, w + 2 * r
-    resources = env.resources.to(torch.int16)
-    dynamic = resources[:, 0] | (resources[:, 1] << 1) | ((env.house_owner.to(torch.int16) + 1) << 2)
-    dynamic.scatter_add_(1, env.cell, (torch.arange(1, N_AGENTS + 1, dtype=torch.int16) << 5).expand(b, -1))
-    grid = _padded_static_code(env.layout.name, r).expand(b, -1, -1).clone()
-    grid[:, r : r + h, r : r + w] |= dynamic.view(b, h, w)
-    rows, cols = env.cell // w, env.cell % w
-    offsets = (torch.arange(side, dtype=torch.int32).unsqueeze(-1) * wp + torch.arange(side, dtype=torch.int32)).view(
-        -1
-    )
-    top_left = (torch.arange(b).unsqueeze(-1) * (hp * wp) + rows * wp + cols).to(torch.int32)  # in the padded grid
-    codes = grid.view(-1).index_select(0, (top_left.unsqueeze(-1) + offsets).view(-1)).view(b, N_AGENTS, -1)
-    observer = (torch.arange(N_AGENTS, dtype=torch.int16) << 12).view(1, N_AGENTS, 1)  # each observer's table
-    codes = (codes | observer).to(torch.int32)
+    b, n_tiles = env.batch, env.height * env.width
+    side = 2 * env.config.observation_range + 1
+    tile, static = _window_tables(env.layout.name, env.config.observation_range)
+    # The changing content of every tile in 8 bits (plus an empty tile at index H*W for beyond the edge).
+    dynamic = torch.zeros(b, n_tiles + 1, dtype=torch.uint8)
+    resources = env.resources.view(torch.uint8)
+    dynamic[:, :n_tiles] = resources[:, 0] | (resources[:, 1] << 1) | ((env.house_owner + 1).view(torch.uint8) << 2)
+    dynamic.scatter_add_(1, env.cell, (torch.arange(1, N_AGENTS + 1, dtype=torch.uint8) << 5).expand(b, -1))
+    index = tile[env.cell] + (torch.arange(b, dtype=torch.int32) * (n_tiles + 1)).view(b, 1, 1)
+    codes = static[torch.arange(N_AGENTS), env.cell]  # (B, A, side*side)
+    codes |= dynamic.view(-1).index_select(0, index.view(-1)).view_as(codes)
     views = _decode_table().index_select(0, codes.view(-1)).view(b, N_AGENTS, side, side, N_SPATIAL_CHANNELS)
     return views.permute(0, 1, 4, 2, 3)  # channels-last in memory, as torch.channels_last convolutions take it
 
