@@ -26,7 +26,7 @@ from ermas.economy import taxes
 from ermas.economy.config import N_AGENTS, N_RESOURCES, EconomyConfig, fixed_skill_payments
 from ermas.economy.layout import Layout, load_layout
 from ermas.economy.market import Holdings, OrderBook
-from ermas.economy.metrics import equality, isoelastic_utility, productivity, social_welfare
+from ermas.economy.metrics import equality, isoelastic_utility_unchecked, productivity, social_welfare
 
 N_AGENT_ACTIONS = 50
 BUILD = 1
@@ -235,7 +235,8 @@ class Economy:
         return self.labor_weight * (1 - torch.exp(-progress / cfg.labor_warmup))
 
     def _utility(self) -> torch.Tensor:
-        return isoelastic_utility(
+        # eta and the labor weight were checked at construction, and coin never goes below 0.
+        return isoelastic_utility_unchecked(
             self.coin_total(), self.holdings.labor, self.eta.unsqueeze(-1), self.labor_coefficient().unsqueeze(-1)
         )
 
@@ -277,7 +278,8 @@ class Economy:
         rewards = utility - self.utility
         planner_reward = welfare - self.welfare
         self.utility, self.welfare = utility, welfare
-        self._positive_reward_steps += (rewards.mean(-1) > 0).to(torch.float64)
+        if self.config.labor_warmup > 0:
+            self._positive_reward_steps += (rewards.mean(-1) > 0).to(torch.float64)
         done = self.timestep >= self.config.episode_length
         if done:
             self.completions += 1
@@ -290,7 +292,8 @@ class Economy:
             raise ValueError(f"actions must have shape ({self.batch}, {N_AGENTS}), got {tuple(actions.shape)}")
         if actions.dtype.is_floating_point or actions.dtype == torch.bool:
             raise ValueError(f"actions must be integers, got dtype {actions.dtype}")
-        if bool((actions < 0).any()) or bool((actions >= N_AGENT_ACTIONS).any()):
+        low, high = torch.aminmax(actions)
+        if int(low) < 0 or int(high) >= N_AGENT_ACTIONS:
             raise ValueError(f"agent actions must lie in 0..{N_AGENT_ACTIONS - 1}")
         return actions.long()
 
@@ -313,14 +316,24 @@ class Economy:
         return (goods >= 1).all(-1) & tile_free & no_resource
 
     def _build(self, actions: torch.Tensor) -> torch.Tensor:
-        build = (actions == BUILD) & self.can_build()
-        self.holdings.goods -= build.long().unsqueeze(-1)
-        owner = torch.gather(self.house_owner, 1, self.cell)
-        self.house_owner.scatter_(1, self.cell, torch.where(build, torch.arange(N_AGENTS, dtype=torch.int8), owner))
-        self.holdings.coin += self.build_payment * build
-        self.holdings.labor += self.config.build_labor * build
-        self.n_builds += build.long()
-        return build
+        b, a = (actions == BUILD).nonzero(as_tuple=True)  # only the few agents that try to build
+        cell = self.cell[b, a]
+        goods = self.holdings.goods[b, a]
+        ok = (
+            (goods >= 1).all(-1)
+            & self._landmark_free[cell]
+            & (self.house_owner[b, cell] < 0)
+            & (self.resources[b, :, cell] == 0).all(-1)
+        )
+        b, a, cell = b[ok], a[ok], cell[ok]
+        self.holdings.goods[b, a] -= 1
+        self.house_owner[b, cell] = a.to(torch.int8)
+        self.holdings.coin[b, a] += self.build_payment[b, a]
+        self.holdings.labor[b, a] += self.config.build_labor
+        self.n_builds[b, a] += 1
+        built = torch.zeros(self.batch, N_AGENTS, dtype=torch.bool)
+        built[b, a] = True
+        return built
 
     def _trade(self, actions: torch.Tensor) -> torch.Tensor:
         cfg = self.config

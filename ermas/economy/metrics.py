@@ -65,6 +65,13 @@ def isoelastic_utility(
         raise ValueError("labor_weight must be >= 0")
     if bool((coin < 0).any()):
         raise ValueError("coin endowments must be >= 0")
+    return isoelastic_utility_unchecked(coin, labor, eta, labor_weight)
+
+
+def isoelastic_utility_unchecked(
+    coin: torch.Tensor, labor: torch.Tensor, eta: torch.Tensor, labor_weight: torch.Tensor
+) -> torch.Tensor:
+    """:func:`isoelastic_utility` without its argument checks, for callers that validated them once."""
     is_log = eta == 1
     safe_eta = torch.where(is_log, torch.zeros_like(eta), eta)
     power = (coin ** (1 - safe_eta) - 1) / (1 - safe_eta)
