@@ -377,17 +377,15 @@ class Economy:
                 allowed[contested], target[contested], start[contested], turn_order[contested]
             )
         self.cell = torch.where(moved, target, start)
-        self.holdings.labor += self.config.move_labor * moved
+        self.holdings.labor.add_(moved, alpha=self.config.move_labor)
         # Gather whatever lies on the tile the agent ends on (even if it did not move).
         index = self.cell.unsqueeze(1).expand(-1, N_RESOURCES, -1)  # (B, R, A)
         present = torch.gather(self.resources, 2, index) >= 1
         bonus = torch.rand(present.shape, dtype=torch.float64, generator=self.generator) < self.bonus_prob.unsqueeze(1)
         gathered = (present.long() * (1 + bonus.long())).transpose(1, 2)  # (B, A, R)
         self.holdings.goods += gathered
-        self.resources.scatter_(
-            2, index, torch.where(present, 0, torch.gather(self.resources, 2, index)).to(torch.int8)
-        )
-        self.holdings.labor += self.config.collect_labor * present.sum(1)
+        self.resources.scatter_(2, index, 0)  # the tiles the agents stand on are empty now (at most 1 unit each)
+        self.holdings.labor.add_(present.sum(1), alpha=self.config.collect_labor)
         return moved, gathered
 
     @staticmethod
