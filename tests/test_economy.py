@@ -226,3 +226,37 @@ def test_turn_order_decides_who_moves_into_a_contested_tile():
         moved = env.step(actions, turn_order=torch.tensor([order])).events.moved[0, :3]
         assert tuple(moved.tolist()) == expected, order
         assert len(set(env.cell[0].tolist())) == 4  # never two agents on one tile
+
+
+def test_saez_taxes_fill_their_buffer_across_episodes_then_follow_the_formula():
+    """Each period adds every agent's (income, marginal rate) to the buffer, which outlives resets; rates are
+    random within the limit until 500 pairs are in, then the Saez formula on that buffer."""
+    from ermas.economy import taxes
+
+    config = EconomyConfig(layout=SMALL_LAYOUT, tax_model="saez", tax_period=5, episode_length=100)
+    env = Economy(3, config, seed=4)
+    generator = torch.Generator().manual_seed(4)
+    periods = 0
+    while not bool(env.saez.warmed_up.all()):
+        if env.tax_phase == 1 and periods < 125:
+            assert bool((env.rates >= 0).all()) and bool((env.rates <= 1).all())
+        before = env.saez.n_added.clone()
+        result = env.step(random_valid_actions(env, generator))
+        if bool((env.saez.n_added > before).any()):
+            periods += 1
+            slots = (before.unsqueeze(-1) + torch.arange(4)) % taxes.SAEZ_BUFFER_SIZE
+            stored = torch.gather(env.saez.buffer, 1, slots.unsqueeze(-1).expand(-1, -1, 2))
+            torch.testing.assert_close(stored[..., 0], env.last_income)
+            torch.testing.assert_close(stored[..., 1], env.last_marginal_rate)
+        if result.done:
+            env.reset()
+    assert periods == 125 and env.completions == 6  # 500 pairs = 125 periods of 4 agents, across resets
+    while env.tax_phase != 1:
+        env.step(random_valid_actions(env, generator))
+    buffer, elasticity = env.saez.buffer.clone(), env.saez.elasticity.clone()
+    env.step(random_valid_actions(env, generator))  # the first step of a period sets the rates
+    expected_elasticity = taxes.estimate_elasticity(buffer, torch.full((3,), 500), elasticity)
+    torch.testing.assert_close(env.saez.elasticity, expected_elasticity)
+    valid = torch.ones(3, taxes.SAEZ_BUFFER_SIZE, dtype=torch.bool)
+    expected = taxes.bracket_average_rates(taxes.saez_bin_rates(buffer[..., 0], valid, expected_elasticity))
+    torch.testing.assert_close(env.rates, expected.clamp(0, 1))

@@ -45,7 +45,9 @@ class OrderBook:
     duration: int
 
     @classmethod
-    def empty(cls, batch: int, n_resources: int, n_agents: int, max_orders: int, max_price: int, duration: int):
+    def empty(
+        cls, batch: int, n_resources: int, n_agents: int, max_orders: int, max_price: int, duration: int
+    ) -> OrderBook:
         shape = (batch, n_resources, n_agents, max_orders)
         return cls(
             price=torch.full(shape, -1, dtype=torch.int32),

@@ -186,9 +186,7 @@ def agent_flat_features(env: Economy, shared: SharedFeatures | None = None) -> t
     per_resource[..., 1 + 2 * levels : 1 + 3 * levels] = shared.bids.sum(2).unsqueeze(1) - bids
     per_resource[..., 1 + 3 * levels : 1 + 4 * levels] = asks
     per_resource[..., 1 + 4 * levels :] = bids
-    tax = torch.cat(
-        [shared.tax.unsqueeze(1).expand(-1, N_AGENTS, -1), shared.marginal_rate.unsqueeze(-1)], -1
-    )
+    tax = torch.cat([shared.tax.unsqueeze(1).expand(-1, N_AGENTS, -1), shared.marginal_rate.unsqueeze(-1)], -1)
     out[..., rest] = env.bonus_prob
     out[..., rest + 1 :] = tax
     return out
