@@ -150,9 +150,10 @@ def test_bad_construction_is_refused(kwargs, message):
     [
         ({"tax_model": "flat"}, "tax_model must be one of"),
         ({"tax_model": "fixed", "fixed_rates": (0.1, 0.2)}, "needs fixed_rates"),
-        ({"regen_prob": 1.5}, "regen_prob must lie in"),
-        ({"order_labor": -1.0}, "order_labor must be >= 0"),
-        ({"episode_length": 0}, "episode_length must be a positive integer"),
+        ({"regen_prob": 1.5}, "regen_prob must be a finite number in 0..1"),
+        ({"order_labor": -1.0}, "order_labor must be a finite number >= 0"),
+        ({"episode_length": 0}, r"episode_length must be an integer in 1\.\."),
+        ({"order_duration": 120}, r"order_duration must be an integer in 1\.\.98"),
         ({"layout": "atlantis"}, "unknown layout"),
     ],
 )

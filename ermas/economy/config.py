@@ -11,6 +11,7 @@ from functools import cache
 
 import numpy as np
 
+from ermas.checks import check_choice, check_int, check_number
 from ermas.economy.layout import PAPER_LAYOUT
 from ermas.economy.taxes import N_BRACKETS, TAX_MODELS
 
@@ -69,34 +70,23 @@ class EconomyConfig:
     observation_range: int = 5
 
     def __post_init__(self) -> None:
-        def positive_int(name: str) -> None:
-            value = getattr(self, name)
-            if not isinstance(value, int) or value < 1:
-                raise ValueError(f"{name} must be a positive integer, got {value!r}")
-
-        for name in ("episode_length", "max_price", "order_duration", "max_orders", "tax_period"):
-            positive_int(name)
-        if self.order_duration > 98:  # the market packs an order's age into two decimal digits of its priority
-            raise ValueError(f"order_duration must be at most 98 steps, got {self.order_duration}")
-        if not isinstance(self.observation_range, int) or self.observation_range < 0:
-            raise ValueError(f"observation_range must be an integer >= 0, got {self.observation_range!r}")
-        if not 0.0 <= self.regen_prob <= 1.0:
-            raise ValueError(f"regen_prob must lie in [0, 1], got {self.regen_prob}")
-        for name in ("move_labor", "collect_labor", "build_labor", "order_labor", "labor_warmup"):
-            if getattr(self, name) < 0:
-                raise ValueError(f"{name} must be >= 0, got {getattr(self, name)}")
-        if self.base_payment < 0 or self.max_skill_multiplier < 1:
-            raise ValueError("base_payment must be >= 0 and max_skill_multiplier >= 1")
-        if self.tax_model not in TAX_MODELS:
-            raise ValueError(f"tax_model must be one of {TAX_MODELS}, got {self.tax_model!r}")
+        for name in ("episode_length", "max_price", "max_orders", "tax_period"):
+            check_int(name, getattr(self, name), 1, 10**9)
+        # The market packs an order's age into two decimal digits of its priority key.
+        check_int("order_duration", self.order_duration, 1, 98)
+        check_int("observation_range", self.observation_range, 0, 10**6)
+        check_number("regen_prob", self.regen_prob, 0.0, 1.0)
+        for name in ("move_labor", "collect_labor", "build_labor", "order_labor", "labor_warmup", "base_payment"):
+            check_number(name, getattr(self, name), 0.0)
+        check_number("max_skill_multiplier", self.max_skill_multiplier, 1.0)
+        check_choice("tax_model", self.tax_model, TAX_MODELS)
         if self.tax_model == "fixed":
             rates = self.fixed_rates
             if rates is None or len(rates) != N_BRACKETS or min(rates) < 0 or max(rates) > 1:
                 raise ValueError(f"tax_model='fixed' needs fixed_rates: {N_BRACKETS} rates in [0, 1], got {rates}")
-        if self.saez_fixed_elasticity is not None and self.saez_fixed_elasticity < 0:
-            raise ValueError(f"saez_fixed_elasticity must be >= 0, got {self.saez_fixed_elasticity}")
-        if self.labor_warmup_method not in ("auto", "decay"):
-            raise ValueError(f"labor_warmup_method must be 'auto' or 'decay', got {self.labor_warmup_method!r}")
+        if self.saez_fixed_elasticity is not None:
+            check_number("saez_fixed_elasticity", self.saez_fixed_elasticity, 0.0)
+        check_choice("labor_warmup_method", self.labor_warmup_method, ("auto", "decay"))
 
 
 @cache

@@ -17,9 +17,10 @@ import pandas as pd
 import torch
 
 from ermas.agent_adv_search import RunSpec, agent_adv_search, marl_run
+from ermas.checks import check_int, check_list, check_number
 from ermas.claims import Claim
 from ermas.experiments.evaluation import final_metrics
-from ermas.experiments.params import BimatrixSettings, check_int, check_list, check_number
+from ermas.experiments.params import BimatrixSettings
 
 N_AGENTS = 2
 

@@ -18,8 +18,9 @@ import pandas as pd
 import torch
 
 from ermas.agent_adv_search import RunSpec, marl_run
+from ermas.checks import check_choice, check_int, check_list, check_number
 from ermas.claims import Claim
-from ermas.experiments.params import BimatrixSettings, check_choice, check_int, check_list, check_number
+from ermas.experiments.params import BimatrixSettings
 from ermas.games.augmented import AUGMENTED_VARIANTS, AugmentedGame
 from ermas.outer_loop import OuterConfig, PlannerRun, outer_loop
 

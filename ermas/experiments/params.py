@@ -1,47 +1,15 @@
-"""Parameter checks and the settings every bimatrix figure shares.
-
-Every check raises ``ValueError`` naming the parameter and the values it accepts, so a papermill run
-with a bad ``-p`` stops before any training starts.
-"""
+"""The settings every bimatrix figure shares, checked before any training starts (see ``ermas.checks``)."""
 
 from __future__ import annotations
 
-import math
-from collections.abc import Sequence
 from dataclasses import dataclass
 
 import torch
 
 from ermas.agent_adv_search import META_VARIANTS, SearchConfig
+from ermas.checks import check_choice, check_int, check_number
 from ermas.games.bimatrix import BimatrixGame
 from ermas.games.payoffs import PAYOFF_CHOICES, load_payoffs
-
-
-def check_int(name: str, value: object, low: int, high: int) -> None:
-    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
-        raise ValueError(f"{name} must be an integer in {low}..{high}; got {value!r}")
-
-
-def check_number(name: str, value: object, low: float, high: float = math.inf) -> None:
-    ok = isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
-    if not ok or not low <= value <= high:
-        allowed = f">= {low:g}" if high == math.inf else f"in {low:g}..{high:g}"
-        raise ValueError(f"{name} must be a finite number {allowed}; got {value!r}")
-
-
-def check_list(name: str, values: object, low: float, high: float) -> None:
-    """A non-empty, increasing list of distinct numbers in ``low..high``."""
-    if isinstance(values, str) or not isinstance(values, Sequence) or not values:
-        raise ValueError(f"{name} must be a non-empty list of numbers (use -y '{name}: [...]'); got {values!r}")
-    if not all(isinstance(v, int | float) and math.isfinite(v) and low <= v <= high for v in values):
-        raise ValueError(f"{name} must all be numbers in {low:g}..{high:g}; got {values!r}")
-    if list(values) != sorted(set(values)):
-        raise ValueError(f"{name} must be distinct and increasing; got {values!r}")
-
-
-def check_choice(name: str, value: object, choices: tuple[str, ...]) -> None:
-    if value not in choices:
-        raise ValueError(f"{name} must be one of {choices}; got {value!r}")
 
 
 @dataclass(frozen=True)
