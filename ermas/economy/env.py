@@ -195,8 +195,7 @@ class Economy:
         # Taxes
         self.tax_phase = 1  # position in the tax period, 1..period (the package's tax_cycle_pos)
         self.rate_choice = torch.zeros(b, taxes.N_BRACKETS, dtype=torch.long)  # planner: index into PLANNER_RATES
-        self.rates = self._schedule_rates(reset=True)
-        self.period_rates = self.rates.clone()  # rates set at the start of the current period (observed)
+        self.rates = self._schedule_rates(reset=True)  # (B, 7), set on the first step of each period
         self.last_coin = self.coin_total()
         self.last_income = torch.zeros(b, N_AGENTS, dtype=torch.float64)
         self.last_marginal_rate = torch.zeros(b, N_AGENTS, dtype=torch.float64)
@@ -204,8 +203,7 @@ class Economy:
         self.taxes_collected = torch.zeros(b, dtype=torch.float64)
         self.n_trades = torch.zeros(b, dtype=torch.long)
         self.n_builds = torch.zeros(b, N_AGENTS, dtype=torch.long)
-        self.utility = self._utility()
-        self.welfare = social_welfare(self.coin_total())
+        self.utility, self.welfare = self._objectives()
 
     def coin_total(self) -> torch.Tensor:
         """``(B, A)`` coin in inventory plus escrow (what utility, income and welfare are computed on)."""
@@ -234,11 +232,14 @@ class Economy:
             progress = self._positive_reward_steps
         return self.labor_weight * (1 - torch.exp(-progress / cfg.labor_warmup))
 
-    def _utility(self) -> torch.Tensor:
+    def _objectives(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """``(B, A)`` agent utilities and ``(B,)`` social welfare of the current state (rewards are their changes)."""
+        coin = self.coin_total()
         # eta and the labor weight were checked at construction, and coin never goes below 0.
-        return isoelastic_utility_unchecked(
-            self.coin_total(), self.holdings.labor, self.eta.unsqueeze(-1), self.labor_coefficient().unsqueeze(-1)
+        utility = isoelastic_utility_unchecked(
+            coin, self.holdings.labor, self.eta.unsqueeze(-1), self.labor_coefficient().unsqueeze(-1)
         )
+        return utility, social_welfare(coin)
 
     # --- one step -----------------------------------------------------------------------------------
 
@@ -273,8 +274,7 @@ class Economy:
         tax_paid, lump_sum = self._taxes(planner_actions)
         self._regrow()
 
-        utility = self._utility()
-        welfare = social_welfare(self.coin_total())
+        utility, welfare = self._objectives()
         rewards = utility - self.utility
         planner_reward = welfare - self.welfare
         self.utility, self.welfare = utility, welfare
@@ -310,22 +310,25 @@ class Economy:
     def can_build(self) -> torch.Tensor:
         """``(B, A)`` bool: the agent holds a wood and a stone and stands on a tile with no resource,
         source, water or house."""
-        goods = self.holdings.goods
-        tile_free = self._landmark_free[self.cell] & (torch.gather(self.house_owner, 1, self.cell) < 0)
-        no_resource = (torch.gather(self.resources, 2, self.cell.unsqueeze(1).expand(-1, N_RESOURCES, -1)) == 0).all(1)
-        return (goods >= 1).all(-1) & tile_free & no_resource
+        b = torch.arange(self.batch).repeat_interleave(N_AGENTS)
+        a = torch.arange(N_AGENTS).repeat(self.batch)
+        return self._can_build_at(b, a).view(self.batch, N_AGENTS)
 
-    def _build(self, actions: torch.Tensor) -> torch.Tensor:
-        b, a = (actions == BUILD).nonzero(as_tuple=True)  # only the few agents that try to build
+    def _can_build_at(self, b: torch.Tensor, a: torch.Tensor) -> torch.Tensor:
+        """:meth:`can_build` for the agents ``(b[k], a[k])`` only."""
         cell = self.cell[b, a]
-        goods = self.holdings.goods[b, a]
-        ok = (
-            (goods >= 1).all(-1)
+        return (
+            (self.holdings.goods[b, a] >= 1).all(-1)
             & self._landmark_free[cell]
             & (self.house_owner[b, cell] < 0)
             & (self.resources[b, :, cell] == 0).all(-1)
         )
-        b, a, cell = b[ok], a[ok], cell[ok]
+
+    def _build(self, actions: torch.Tensor) -> torch.Tensor:
+        b, a = (actions == BUILD).nonzero(as_tuple=True)  # only the few agents that try to build
+        ok = self._can_build_at(b, a)
+        b, a = b[ok], a[ok]
+        cell = self.cell[b, a]
         self.holdings.goods[b, a] -= 1
         self.house_owner[b, cell] = a.to(torch.int8)
         self.holdings.coin[b, a] += self.build_payment[b, a]
@@ -446,7 +449,6 @@ class Economy:
             if cfg.tax_model == "planner":
                 self._set_planner_rates(planner_actions)
             self.rates = self._schedule_rates()
-            self.period_rates = self.rates.clone()
         if self.tax_phase >= cfg.tax_period:
             coin_total = self.coin_total()
             income = coin_total - self.last_coin

@@ -116,12 +116,12 @@ def _tax_features(env: Economy) -> torch.Tensor:
     phase = float(env.tax_phase)
     sorted_income = (env.last_income / period).sort(-1).values
     flags = torch.tensor([float(phase >= period), float(phase == 1), phase / period], dtype=torch.float64)
-    return torch.cat([flags.expand(env.batch, -1), sorted_income, env.period_rates], -1)
+    return torch.cat([flags.expand(env.batch, -1), sorted_income, env.rates], -1)
 
 
 def current_marginal_rates(env: Economy) -> torch.Tensor:
     """``(B, A)`` marginal rate on each agent's next unit of income this period."""
-    return taxes.marginal_rate(env.coin_total() - env.last_coin, env.period_rates)
+    return taxes.marginal_rate(env.coin_total() - env.last_coin, env.rates)
 
 
 @dataclass
