@@ -2,8 +2,8 @@
 
 A step of a large batch makes and drops many tensors of a few MiB. glibc's malloc hands memory of that
 size back to the operating system when it is freed, so the next step's tensors start as fresh pages and
-every 4 KiB page costs a page fault on first touch (about 1,800 per step of ``Economy(1024)``, some 15% of
-its time). :func:`keep_freed_memory` raises glibc's thresholds so that freed blocks stay in the heap.
+every 4 KiB page costs a page fault on first touch (``benchmarks/economy_speed.py`` measures the
+difference). :func:`keep_freed_memory` raises glibc's thresholds so that freed blocks stay in the heap.
 It changes the whole process, so nothing in ``ermas`` calls it by itself.
 """
 
