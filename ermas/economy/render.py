@@ -44,7 +44,7 @@ def draw_world(env: Economy, index: int = 0, ax: plt.Axes | None = None) -> plt.
     owners = env.houses()[index].numpy()
     for r, c in zip(*np.nonzero(owners >= 0), strict=True):
         ax.add_patch(plt.Rectangle((c - 0.4, r - 0.4), 0.8, 0.8, color=AGENT_COLORS[owners[r, c]], alpha=0.55))
-    rows, cols = (env.cell[index] // w).numpy(), (env.cell[index] % w).numpy()
+    rows, cols = env.positions()[index].numpy().T
     for agent in range(N_AGENTS):
         ax.add_patch(plt.Circle((cols[agent], rows[agent]), 0.42, color=AGENT_COLORS[agent], ec="black", lw=0.8))
         ax.text(cols[agent], rows[agent], str(agent), ha="center", va="center", fontsize=7, color="white")

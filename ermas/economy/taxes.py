@@ -28,7 +28,8 @@ BRACKET_SIZES = torch.cat(
 US_FEDERAL_2018_RATES = torch.tensor([0.10, 0.12, 0.22, 0.24, 0.32, 0.35, 0.37], dtype=torch.float64)
 N_BRACKETS = 7
 # The planner's 21 rates 0.00, 0.05, ..., 1.00, computed exactly as the package does (np.arange).
-PLANNER_RATES = torch.from_numpy(np.arange(0.0, 1.0 + 0.05, 0.05)[np.arange(0.0, 1.0 + 0.05, 0.05) <= 1.0])
+_RATE_GRID = np.arange(0.0, 1.0 + 0.05, 0.05)
+PLANNER_RATES = torch.from_numpy(_RATE_GRID[_RATE_GRID <= 1.0])
 N_PLANNER_CHOICES = 1 + len(PLANNER_RATES)  # 22: "keep" plus 21 rates
 SAEZ_BUFFER_SIZE = 500  # (income, marginal rate) pairs kept, one per agent per period
 SAEZ_MIN_PAIRS_FOR_ELASTICITY = 10
