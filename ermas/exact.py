@@ -21,7 +21,8 @@ from dataclasses import dataclass
 import torch
 
 from ermas.games.bimatrix import BimatrixGame
-from ermas.tabular import mean_kl
+from ermas.tabular import deviation_feasibility, fisher_vector_product, mean_kl, natural_gradient
+from ermas.trpo import trust_region_step
 
 Tensor = torch.Tensor
 
@@ -161,41 +162,126 @@ def _agent_mdp(game: BimatrixGame, logits: Tensor, agent: int) -> Tensor:
     return torch.einsum("bso,saot->bsat", other, onehot)
 
 
+def _agent_reward(game: BimatrixGame, agent: int, n_runs: int, payoffs: Tensor | None) -> Tensor:
+    """``(B, S)`` reward ``agent`` is paid on arriving in each cell (the game's, or ``payoffs (B, S, 3)``)."""
+    if payoffs is None:
+        return game.state_payoffs[:, 1 + agent].expand(n_runs, -1)
+    return payoffs[..., 1 + agent]
+
+
+@dataclass(frozen=True)
+class _DeviationEvaluation:
+    value: Tensor  # (B, G) per-step return
+    grad: Tensor | None  # (B, G, S, A) its gradient with respect to the deviating logits
+    visitation: Tensor  # (B, G, S) fraction of decisions taken in each state
+
+
+def _evaluate_deviation(
+    mdp: Tensor, reward: Tensor, dev_logits: Tensor, horizon: int, with_grad: bool = True
+) -> _DeviationEvaluation:
+    """Return, its exact gradient and the state visitation of ``dev_logits (B, G, S, A)``, without autograd.
+
+    ``mdp (B, S, A, S)`` is the deviating agent's MDP, ``reward (B, S)`` its reward on arrival. Forward:
+    state distributions ``d_t`` from a uniform start. Backward: ``Q_t(s, a) = sum_s' P(s' | s, a) (r(s') +
+    V_{t+1}(s'))``. Then ``dJ / dpi(a | s) = sum_t d_t(s) Q_t(s, a) / H`` (policy gradient theorem for a
+    stationary policy over a finite horizon), chained through the softmax.
+    """
+    n_runs, n_group, n_states, n_actions = dev_logits.shape
+    rows = n_runs * n_group
+    probs = torch.softmax(dev_logits, dim=-1)
+    step = torch.einsum("bgsa,bsat->bgst", probs, mdp).reshape(rows, n_states, n_states)
+    d = torch.full((rows, 1, n_states), 1.0 / n_states, dtype=probs.dtype)
+    dists = []
+    for _ in range(horizon):
+        dists.append(d)
+        d = torch.bmm(d, step)
+    arrivals = torch.cat(dists[1:] + [d], 1).mean(1).view(n_runs, n_group, n_states)
+    value = (arrivals * reward[:, None]).sum(-1)
+    visits = torch.cat(dists, 1).mean(1).view(n_runs, n_group, n_states)
+    if not with_grad:
+        return _DeviationEvaluation(value, None, visits)
+    # Q_t = r_arrive + P V_{t+1}, one batched product per step; the model is shared by a run's G rows
+    flat_mdp = mdp.reshape(n_runs, 1, n_states * n_actions, n_states).expand(-1, n_group, -1, -1)
+    flat_mdp = flat_mdp.reshape(rows, n_states * n_actions, n_states)
+    arrive_reward = torch.einsum("bsat,bt->bsa", mdp, reward)[:, None].expand(-1, n_group, -1, -1)
+    arrive_reward = arrive_reward.reshape(rows, n_states, n_actions)
+    flat_probs = probs.reshape(rows, n_states, n_actions)
+    v_next = torch.zeros(rows, n_states, 1, dtype=probs.dtype)
+    grad_probs = torch.zeros_like(flat_probs)
+    for t in reversed(range(horizon)):
+        q = arrive_reward + torch.bmm(flat_mdp, v_next).view(rows, n_states, n_actions)
+        grad_probs = grad_probs + dists[t].view(rows, n_states, 1) * q
+        v_next = (flat_probs * q).sum(-1, keepdim=True)
+    grad_probs = (grad_probs / horizon).view_as(probs)
+    grad_logits = probs * (grad_probs - (probs * grad_probs).sum(-1, keepdim=True))
+    return _DeviationEvaluation(value, grad_logits, visits)
+
+
 def _deviation_returns(game: BimatrixGame, mdp: Tensor, dev_logits: Tensor, agent: int) -> Tensor:
     """``(B, G)`` per-step return of ``agent`` playing ``dev_logits (B, G, S, A)`` in its ``mdp``."""
-    return _deviation_value_and_grad(game, mdp, dev_logits, agent, with_grad=False)[0]
+    reward = _agent_reward(game, agent, mdp.shape[0], None)
+    return _evaluate_deviation(mdp, reward, dev_logits, game.horizon, with_grad=False).value
 
 
-def _deviation_value_and_grad(
-    game: BimatrixGame, mdp: Tensor, dev_logits: Tensor, agent: int, with_grad: bool = True
-) -> tuple[Tensor, Tensor | None]:
-    """Return and its exact gradient with respect to ``dev_logits``, without autograd.
+def _deviation_gradient(game: BimatrixGame, mdp: Tensor, dev_logits: Tensor, agent: int) -> Tensor:
+    """``(B, G, S, A)`` exact gradient of ``agent``'s return at ``dev_logits`` (see :func:`_evaluate_deviation`)."""
+    reward = _agent_reward(game, agent, mdp.shape[0], None)
+    return _evaluate_deviation(mdp, reward, dev_logits, game.horizon).grad
 
-    Forward: state distributions ``d_t``. Backward: ``Q_t(s, a) = sum_s' P(s' | s, a) (r(s') +
-    V_{t+1}(s'))``. Then ``dJ / dpi(a | s) = sum_t d_t(s) Q_t(s, a) / H`` (policy gradient theorem
-    for a stationary policy over a finite horizon), chained through the softmax.
+
+@dataclass(frozen=True)
+class DeviationPath:
+    """Every agent's deviation search, one row per (agent, run): row ``i * B + b`` is agent ``i`` of run ``b``.
+
+    ``logits (N*B, S, A)`` the final deviating policies theta_i*; ``grads (M + 1, N*B, S, A)`` the policy
+    gradients ``g_1 .. g_{M+1}`` of the agent's own return along the path (``g_1`` at theta_i, ``g_{M+1}``
+    at theta_i*); ``start_value`` and ``final_value (N*B,)`` its per-step return before and after.
     """
-    probs = torch.softmax(dev_logits, dim=-1)
-    step = torch.einsum("bgsa,bsat->bgst", probs, mdp)  # (B, G, S, S')
-    reward = game.state_payoffs[:, 1 + agent]
-    d = torch.full(probs.shape[:3], 1.0 / game.n_states, dtype=probs.dtype)
-    dists = []
-    for _ in range(game.horizon):
-        dists.append(d)
-        d = (d[..., None, :] @ step)[..., 0, :]
-    value = (torch.stack(dists[1:] + [d], 0) @ reward).sum(0) / game.horizon
-    if not with_grad:
-        return value, None
-    arrive_reward = mdp @ reward  # (B, S, A)
-    v_next = torch.zeros_like(d)
-    grad_probs = torch.zeros_like(probs)
-    for t in reversed(range(game.horizon)):
-        q = arrive_reward[:, None] + (mdp[:, None] @ v_next[..., None, :, None])[..., 0]  # (B, G, S, A)
-        grad_probs = grad_probs + dists[t][..., None] * q
-        v_next = (probs * q).sum(-1)
-    grad_probs = grad_probs / game.horizon
-    grad_logits = probs * (grad_probs - (probs * grad_probs).sum(-1, keepdim=True))
-    return value, grad_logits
+
+    logits: Tensor
+    grads: Tensor
+    start_value: Tensor
+    final_value: Tensor
+
+
+def exact_deviation_paths(
+    game: BimatrixGame, logits: Tensor, rho: float, n_inner: int, payoffs: Tensor | None = None
+) -> DeviationPath:
+    """The deviation search of Agent-Adv-Search with exact returns, gradients and Fisher matrices.
+
+    For every agent of every run at once: ``n_inner`` TRPO steps on the agent's own return, the other
+    agent frozen, each of KL at most ``rho / n_inner`` under the current visitation and at most ``rho``
+    from the start under the starting visitation. It is the sampled search's limit of infinitely large
+    batches: what remains is the trust-region path itself. ``payoffs (B, S, 3)`` optionally replaces
+    the game's reward table per run.
+    """
+    logits = logits.detach()
+    n_runs, n_agents = logits.shape[:2]
+    mdps = torch.cat([_agent_mdp(game, logits, i) for i in range(n_agents)])  # (N*B, S, A, S)
+    rewards = torch.cat([_agent_reward(game, i, n_runs, payoffs) for i in range(n_agents)])  # (N*B, S)
+    start = torch.cat([logits[:, i] for i in range(n_agents)])  # (N*B, S, A)
+
+    def evaluate(dev: Tensor, with_grad: bool = True) -> _DeviationEvaluation:
+        return _evaluate_deviation(mdps, rewards, dev[:, None], game.horizon, with_grad)
+
+    here = evaluate(start)
+    start_value, start_weights = here.value[:, 0], here.visitation[:, 0]
+    current, grads = start, [here.grad[:, 0]]
+    for _ in range(n_inner):
+        weights, before = here.visitation[:, 0], here.value[:, 0]
+        step = trust_region_step(
+            current.flatten(1),
+            grads[-1].flatten(1),
+            fvp=lambda v, w=weights, c=current: fisher_vector_product(w, c, v.view_as(c)).flatten(1),
+            natural_direction=lambda g, w=weights, c=current: natural_gradient(w, c, g.view_as(c)).flatten(1),
+            surrogate_gain=lambda flat, b=before: evaluate(flat.view_as(start), with_grad=False).value[:, 0] - b,
+            is_feasible=deviation_feasibility(start, start_weights, current, weights, rho, n_inner),
+            max_kl=rho / n_inner,
+        )
+        current = step.params.view_as(start)
+        here = evaluate(current)
+        grads.append(here.grad[:, 0])
+    return DeviationPath(current, torch.stack(grads), start_value, here.value[:, 0])
 
 
 def _feasible_optimum(
@@ -217,7 +303,7 @@ def _feasible_optimum(
     opt = torch.optim.Adam([dev], lr=0.1, maximize=True)
     current_probs = torch.softmax(current, dim=-1)
     for _ in range(steps):
-        _, grad = _deviation_value_and_grad(game, mdp, dev, agent)
+        grad = _deviation_gradient(game, mdp, dev, agent)
         # d KL_w(pi || pi') / d logits' = w(s) (pi' - pi)
         grad_kl = weights[:, None, :, None] * (torch.softmax(dev, dim=-1) - current_probs)
         dev.grad = grad - nu[..., None, None] * grad_kl

@@ -12,6 +12,7 @@ this package is in the same units as one step's payoff.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
@@ -202,3 +203,27 @@ def natural_gradient(weights: torch.Tensor, logits: torch.Tensor, grad: torch.Te
     """
     scale = weights[..., None] * torch.softmax(logits, dim=-1)
     return torch.where(scale > 0, grad / scale.clamp_min(1e-300), torch.zeros_like(grad))
+
+
+def deviation_feasibility(
+    start: torch.Tensor,
+    start_weights: torch.Tensor,
+    current: torch.Tensor,
+    weights: torch.Tensor,
+    rho: float,
+    n_inner: int,
+) -> Callable[[torch.Tensor], torch.Tensor]:
+    """The line search's test for a deviation step from ``current`` (flat candidates ``(B, S*A)``).
+
+    A candidate passes when its KL from ``current`` (under ``weights``) is at most ``rho / n_inner`` and
+    its KL from the search's ``start`` (under ``start_weights``) at most ``rho``. Leading dimensions
+    before ``B`` (several candidates per run) broadcast.
+    """
+
+    def feasible(flat: torch.Tensor) -> torch.Tensor:
+        candidate = flat.view(*flat.shape[:-1], *current.shape[1:])
+        within_step = mean_kl(weights, current, candidate) <= rho / n_inner * (1 + 1e-9)
+        within_region = mean_kl(start_weights, start, candidate) <= rho * (1 + 1e-9)
+        return within_step & within_region
+
+    return feasible

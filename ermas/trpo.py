@@ -63,16 +63,18 @@ def trust_region_step(
 
     Direction ``x ~ F^{-1} g`` from ``natural_direction`` (conjugate gradient, or an exact solve where
     the Fisher is known); the full step ``sqrt(2 max_kl / x^T F x) x`` reaches ``max_kl`` under the
-    quadratic model. A backtracking line search (halving up to ``backtracks`` times) keeps the
-    largest fraction that ``is_feasible`` accepts (the caller checks the exact KL bounds there) and
-    whose surrogate gain is positive; rows where none is accepted do not move.
+    quadratic model. A backtracking line search over the fractions ``1, 1/2, ..., 2^-backtracks`` keeps
+    the largest one that ``is_feasible`` accepts (the caller checks the exact KL bounds there) and whose
+    surrogate gain is positive; rows where none is accepted do not move. Feasibility is checked for every
+    fraction at once (it is cheap); the surrogate is then evaluated at each row's largest feasible
+    fraction, and again at the next feasible one only for rows whose gain was not positive.
 
     Args:
         params, grad: ``(B, D)``.
         fvp: ``v (B, D) -> F v (B, D)``, the Fisher-vector product.
         natural_direction: ``g (B, D) -> x (B, D)``.
         surrogate_gain: ``params' (B, D) -> (B,)`` surrogate improvement over ``params``.
-        is_feasible: ``params' (B, D) -> (B,)`` bool.
+        is_feasible: ``params' (F, B, D) -> (F, B)`` bool, for ``F`` candidates per row.
         max_kl: the step's KL budget (the quadratic model's radius).
     """
     direction = natural_direction(grad)
@@ -80,17 +82,27 @@ def trust_region_step(
     scale = torch.sqrt(2 * max_kl / curvature.clamp_min(1e-30))
     scale = torch.where(curvature > 0, scale, torch.zeros_like(scale))
     full_step = scale[:, None] * direction
-    fraction = torch.zeros(params.shape[0], dtype=params.dtype)
+    fractions = 0.5 ** torch.arange(backtracks + 1, dtype=params.dtype)  # (F,)
+    n_fractions, n_rows = len(fractions), params.shape[0]
+    feasible = is_feasible(params + fractions[:, None, None] * full_step)  # (F, B)
+    order = torch.arange(n_fractions)[:, None]
+
+    def next_feasible(after: Tensor) -> Tensor:
+        """``(B,)`` index of each row's largest feasible fraction after index ``after`` (F if none)."""
+        later = feasible & (order > after[None, :])
+        return torch.where(later.any(0), later.to(torch.int8).argmax(0), torch.full_like(after, n_fractions))
+
+    index = next_feasible(torch.full((n_rows,), -1))
+    fraction = torch.zeros(n_rows, dtype=params.dtype)
     gain = torch.zeros_like(fraction)
-    undecided = torch.ones(params.shape[0], dtype=torch.bool)
-    for j in range(backtracks + 1):
-        frac = 0.5**j
-        candidate = params + frac * full_step
-        cand_gain = surrogate_gain(candidate)
-        ok = undecided & is_feasible(candidate) & (cand_gain > 0)
-        fraction = torch.where(ok, torch.full_like(fraction, frac), fraction)
+    pending = index < n_fractions
+    while bool(pending.any()):
+        frac = torch.where(pending, fractions[index.clamp(max=n_fractions - 1)], torch.zeros_like(fraction))
+        cand_gain = surrogate_gain(params + frac[:, None] * full_step)
+        ok = pending & (cand_gain > 0)
+        fraction = torch.where(ok, frac, fraction)
         gain = torch.where(ok, cand_gain, gain)
-        undecided = undecided & ~ok
-        if not undecided.any():
-            break
+        pending = pending & ~ok
+        index = torch.where(pending, next_feasible(index), index)
+        pending = pending & (index < n_fractions)
     return TrustRegionStep(params + fraction[:, None] * full_step, fraction, gain)

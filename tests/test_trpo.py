@@ -70,7 +70,7 @@ def test_trust_region_step_never_exceeds_its_kl_bound_and_improves_the_surrogate
             fvp=lambda v: fisher_vector_product(weights, own, v.view_as(own)).flatten(1),
             natural_direction=lambda g: natural_gradient(weights, own, g.view_as(own)).flatten(1),
             surrogate_gain=lambda p: (coef * torch.softmax(p.view_as(own), -1)).sum((-1, -2)) - base,
-            is_feasible=lambda p, bound=bound: mean_kl(weights, own, p.view_as(own)) <= bound,
+            is_feasible=lambda p, bound=bound: mean_kl(weights, own, p.view(*p.shape[:-1], *own.shape[1:])) <= bound,
             max_kl=bound,
         )
         new = step.params.view_as(own)
