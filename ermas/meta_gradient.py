@@ -12,7 +12,8 @@ followed with *exact* gradients and Fisher matrices, so what is measured is the 
 not sampling noise:
 
 - ``paper``    (Eq. 15):  grad R_i ~ -(beta / M) sum_{k<=M} g_k
-- ``released``:           grad R_i ~ -g_1 + min(0.2, 2 / lambda) (theta_i* - theta_i)
+- ``literal``:            grad R_i ~ -g_1 + N (beta / M) sum_{k<=M} g_k
+- ``released``:           grad R_i ~ -g_1 + min(beta, 2 / lambda) (theta_i* - theta_i)
 - ``danskin``:            grad R_i ~ g_{M+1} - g_1
 - ``none``:               grad R_i ~ -g_1
 """
@@ -22,69 +23,25 @@ from __future__ import annotations
 import pandas as pd
 import torch
 
-from ermas.agent_adv_search import deviation_feasibility
-from ermas.exact import exact_returns, trust_region_regret, visitation
-from ermas.games.bimatrix import BimatrixGame
-from ermas.tabular import fisher_vector_product, natural_gradient
-from ermas.trpo import trust_region_step
-
-VARIANTS = ("paper", "released", "danskin", "none")
-
-
-def own_return_gradient(game: BimatrixGame, logits: torch.Tensor, agent: int) -> torch.Tensor:
-    """``(B, S, A)`` exact gradient of agent ``agent``'s return with respect to its own logits."""
-    logits = logits.detach().requires_grad_(True)
-    (grad,) = torch.autograd.grad(exact_returns(game, logits)[:, 1 + agent].sum(), logits)
-    return grad[:, agent]
-
-
-def exact_deviation_path(
-    game: BimatrixGame, logits: torch.Tensor, agent: int, rho: float, n_inner: int
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """The deviation search of Agent-Adv-Search with exact gradients, Fisher matrices and returns.
-
-    Returns the final deviating logits ``(B, S, A)`` and the gradients ``g_1 .. g_{M+1}``
-    ``(M + 1, B, S, A)`` along the path.
-    """
-    start = logits[:, agent].detach()
-    start_weights = visitation(game, logits)
-    joint = logits.detach().clone()
-    grads = []
-    for _ in range(n_inner):
-        grads.append(own_return_gradient(game, joint, agent))
-        current = joint[:, agent].clone()
-        weights = visitation(game, joint)
-        before = exact_returns(game, joint)[:, 1 + agent]
-
-        def gain(flat: torch.Tensor, joint=joint, before=before) -> torch.Tensor:
-            trial = joint.clone()
-            trial[:, agent] = flat.view_as(start)
-            return exact_returns(game, trial)[:, 1 + agent] - before
-
-        step = trust_region_step(
-            current.flatten(1),
-            grads[-1].flatten(1),
-            fvp=lambda v, w=weights, c=current: fisher_vector_product(w, c, v.view_as(c)).flatten(1),
-            natural_direction=lambda g, w=weights, c=current: natural_gradient(w, c, g.view_as(c)).flatten(1),
-            surrogate_gain=gain,
-            is_feasible=deviation_feasibility(start, start_weights, current, weights, rho, n_inner),
-            max_kl=rho / n_inner,
-        )
-        joint = joint.clone()
-        joint[:, agent] = step.params.view_as(start)
-    grads.append(own_return_gradient(game, joint, agent))
-    return joint[:, agent], torch.stack(grads)
+from ermas.agent_adv_search import META_VARIANTS
+from ermas.exact import exact_deviation_paths, trust_region_regret
+from ermas.games.bimatrix import N_AGENTS, BimatrixGame
 
 
 def variant_estimates(
     game: BimatrixGame, logits: torch.Tensor, agent: int, rho: float, n_inner: int, beta: float, lam: float
 ) -> dict[str, torch.Tensor]:
     """Each variant's estimate of ``d R_agent / d theta_agent``, ``(B, S, A)`` each."""
-    deviated, g = exact_deviation_path(game, logits, agent, rho, n_inner)
-    displacement = deviated - logits[:, agent]
+    n_runs = logits.shape[0]
+    path = exact_deviation_paths(game, logits, rho, n_inner)
+    rows = slice(agent * n_runs, (agent + 1) * n_runs)
+    g = path.grads[:, rows]
+    displacement = path.logits[rows] - logits[:, agent]
+    path_mean = g[:n_inner].mean(0)
     return {
-        "paper": -beta / n_inner * g[:n_inner].sum(0),
-        "released": -g[0] + min(0.2, 2.0 / lam) * displacement,
+        "paper": -beta * path_mean,
+        "literal": -g[0] + N_AGENTS * beta * path_mean,
+        "released": -g[0] + min(beta, 2.0 / lam) * displacement,
         "danskin": g[n_inner] - g[0],
         "none": -g[0],
     }
@@ -123,5 +80,48 @@ def cosine_similarities(
             name: torch.nn.functional.cosine_similarity(est.flatten(1), exact, dim=1) for name, est in estimates.items()
         }
         for b in range(n_pairs):
-            rows.append({"pair": b, "agent": agent + 1} | {name: cos[name][b].item() for name in VARIANTS})
+            rows.append({"pair": b, "agent": agent + 1} | {name: cos[name][b].item() for name in META_VARIANTS})
     return pd.DataFrame(rows)
+
+
+def one_state_best_deviation(logits: torch.Tensor, reward: torch.Tensor, rho: float) -> torch.Tensor:
+    """The best policy ``(A,)`` in the KL ball ``KL(pi || pi') <= rho`` of a one-state softmax ``pi``.
+
+    Maximising ``r . pi'`` under the ball gives ``pi'_a = nu pi_a / (c - r_a)`` for some ``c > max r``
+    (stationarity of the Lagrangian); ``c`` is found by bisection so that the KL equals ``rho``.
+    """
+    pi = torch.softmax(logits, -1)
+    lo, hi = reward.max().item(), reward.max().item() + 1e6
+    for _ in range(400):
+        c = (lo + hi) / 2
+        q = pi / (c - reward)
+        q = q / q.sum()
+        lo, hi = (c, hi) if (pi * (pi / q).log()).sum() > rho else (lo, c)
+    q = pi / (hi - reward)
+    return q / q.sum()
+
+
+def one_state_danskin_check(rho: float, logits: torch.Tensor, reward: torch.Tensor) -> tuple[float, float]:
+    """``(norm ratio, cosine)`` of the Danskin estimate ``g(theta*) - g(theta)`` against the true gradient of
+    the one-state trust-region regret ``R(theta) = max_{KL(pi_theta || pi') <= rho} r . pi' - r . pi_theta``.
+
+    The true gradient is taken by central differences of ``R`` (each value from
+    :func:`one_state_best_deviation`), so that nothing of the envelope argument is assumed. As ``rho``
+    shrinks the cosine tends to 1 and the norm ratio to 2: the ball's shape moves with ``theta``, and
+    Danskin's formula, exact for a ball of fixed shape, is off by a factor 2 at first order.
+    """
+    logits, reward = logits.double(), reward.double()
+
+    def regret(theta: torch.Tensor) -> torch.Tensor:
+        return reward @ one_state_best_deviation(theta, reward, rho) - reward @ torch.softmax(theta, -1)
+
+    def grad(theta: torch.Tensor) -> torch.Tensor:
+        pi = torch.softmax(theta, -1)
+        return pi * (reward - reward @ pi)
+
+    h = 1e-6
+    eye = torch.eye(len(logits), dtype=torch.float64)
+    true = torch.stack([(regret(logits + h * e) - regret(logits - h * e)) / (2 * h) for e in eye])
+    danskin = grad(one_state_best_deviation(logits, reward, rho).log()) - grad(logits)
+    cosine = torch.nn.functional.cosine_similarity(danskin, true, dim=0)
+    return (danskin.norm() / true.norm()).item(), cosine.item()

@@ -26,6 +26,7 @@ from tqdm import tqdm
 
 from ermas.agent_adv_search import RunSpec, RunTensors, SearchConfig, SearchState, initial_state, search_iteration
 from ermas.games.augmented import AugmentedGame
+from ermas.games.bimatrix import N_AGENTS
 from ermas.optim import adam_update
 
 
@@ -87,7 +88,7 @@ def outer_loop(
         raise ValueError("runs must not be empty")
     base = game.base
     search = initial_state(base, [r.agents for r in runs], config.search)
-    settings = RunTensors.build([r.agents for r in runs], search.logits.dtype)
+    settings = RunTensors.build([r.agents for r in runs], search.logits.dtype, N_AGENTS, config.search.lambda_max)
     n_runs = len(runs)
     if planner_logits is None:
         planner_logits = torch.zeros(n_runs, game.n_choices)

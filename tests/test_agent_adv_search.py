@@ -3,7 +3,7 @@
 import pytest
 import torch
 
-from ermas.agent_adv_search import RunSpec, SearchConfig, agent_adv_search, marl_run
+from ermas.agent_adv_search import RunSpec, SearchConfig, agent_adv_search, marl_run, own_reward_weight
 from ermas.exact import regret, state_distributions
 from ermas.games.bimatrix import BimatrixGame
 from ermas.games.payoffs import load_payoffs
@@ -51,7 +51,7 @@ def test_planner_reward_falls_as_epsilon_grows(game):
     assert tight.min() > loose.max() + 0.2
 
 
-@pytest.mark.parametrize("meta", ["paper", "released", "danskin", "none"])
+@pytest.mark.parametrize("meta", ["paper", "literal", "released", "danskin", "none"])
 def test_every_meta_variant_runs_and_is_reproducible(game, meta):
     config = SearchConfig(n_iters=15, warmup_iters=5, **QUICK)
     runs = [RunSpec(epsilon=0.02, meta=meta, seed=4)]
@@ -131,3 +131,27 @@ def test_bad_search_settings_raise(kwargs, message):
 def test_bad_run_settings_raise(kwargs, message):
     with pytest.raises(ValueError, match=message):
         RunSpec(**kwargs)
+
+
+def test_own_reward_weights_of_the_variants():
+    assert own_reward_weight("paper", 0.2, 2) == 0.2
+    assert own_reward_weight("literal", 0.2, 2) == pytest.approx(0.6)  # lambda (1 - N beta)
+    assert own_reward_weight("literal", 0.5, 2) == 0.0  # the paper's threshold beta = 1/N
+    assert own_reward_weight("literal", 1.0, 2) == -1.0
+    assert own_reward_weight("none", 0.2, 2) == own_reward_weight("released", 0.2, 2) == 1.0
+
+
+@pytest.mark.parametrize("regret_search", ["sampled", "exact"])
+def test_the_dual_updates_start_where_the_own_reward_weight_does_not_jump(game, regret_search):
+    config = SearchConfig(n_iters=12, warmup_iters=10, **(QUICK | {"dual_lr": 0.0}), regret_search=regret_search)
+    runs = [
+        RunSpec(epsilon=0.0, lambda0=8.0, meta="paper", beta=0.2),  # weight 0.2: lambda 8 -> 40
+        RunSpec(epsilon=0.0, lambda0=8.0, meta="literal", beta=0.2),  # weight 0.6: 8 -> 13.33
+        RunSpec(epsilon=0.0, lambda0=8.0, meta="literal", beta=1.0),  # weight -1: no multiplier matches
+        RunSpec(epsilon=0.0, lambda0=8.0, meta="paper", beta=0.2, continuity=False),
+        RunSpec(epsilon=0.0, lambda0=90.0, meta="paper", beta=0.2),  # 450, capped at lambda_max
+    ]
+    lambdas = agent_adv_search(game, runs, config, progress=False).history.stacked()["lambdas"]
+    assert (lambdas[:10] == torch.tensor([8.0, 8.0, 8.0, 8.0, 90.0])[:, None]).all()
+    expected = torch.tensor([40.0, 8.0 / 0.6, 8.0, 8.0, config.lambda_max])
+    torch.testing.assert_close(lambdas[10:, :, 0], expected.expand(2, -1).to(lambdas.dtype))

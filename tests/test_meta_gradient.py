@@ -34,3 +34,13 @@ def test_danskin_variant_points_along_the_exact_gradient():
     assert table.danskin.mean() > 0.5
     assert (table.danskin > 0).all()
     assert table.danskin.mean() > table.released.mean()
+
+
+def test_danskin_is_off_by_a_factor_two_in_a_one_state_kl_ball():
+    from ermas.meta_gradient import one_state_danskin_check
+
+    logits, reward = torch.tensor([0.3, -0.2, 0.1]), torch.tensor([1.0, 0.2, 0.5])
+    ratio_small, cosine_small = one_state_danskin_check(1e-4, logits, reward)
+    ratio_large, _ = one_state_danskin_check(1e-1, logits, reward)
+    assert abs(ratio_small - 2.0) < 0.01 and cosine_small > 0.9999  # the direction is right, the size twice
+    assert abs(ratio_large - 2.0) > 0.3  # and the factor is a limit, not an identity
