@@ -60,3 +60,11 @@ def pin_cpu_kernels() -> dict[str, str]:
         for name, value in PINNED.items():
             os.environ.setdefault(name, value)
     return {name: os.environ[name] for name in PINNED if name in os.environ}
+
+
+def kernels_in_force() -> str:
+    """A line for a notebook's output: the kernels and threads torch computes with (imports torch)."""
+    import torch
+
+    capability = torch.backends.cpu.get_cpu_capability()
+    return f"torch {torch.__version__}, CPU kernels {capability}, {torch.get_num_threads()} threads"

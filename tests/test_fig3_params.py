@@ -20,7 +20,7 @@ NOTEBOOK = Path(__file__).resolve().parents[1] / "notebooks" / "fig3.ipynb"
         (dict(epsilons=[0.1, 0.05]), r"epsilons must be distinct and increasing"),
         (dict(epsilons=[0.0, 5.0]), r"epsilons must all be numbers in -1\.\.1"),
         (dict(payoffs="random"), r"payoffs must be one of \('default', 'released'\)"),
-        (dict(meta="maml"), r"meta must be one of \('paper', 'released', 'danskin', 'none'\)"),
+        (dict(meta="maml"), r"meta must be one of \('paper', 'literal', 'released', 'danskin', 'none'\)"),
         (dict(n_iters=100, warmup_iters=200), r"warmup_iters must be an integer in 0\.\.100"),
         (dict(rho=0.0), r"rho must be a finite number in 1e-09\.\.10"),
         (dict(entropy_coef=-0.1), r"entropy_coef must be a finite number in 0\.\.10"),
