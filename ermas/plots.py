@@ -91,40 +91,41 @@ def fig3_panels(runs: pd.DataFrame) -> Figure:
 
 
 def fig4_panels(runs: pd.DataFrame, curves: pd.DataFrame, threshold: float) -> Figure:
-    """Figure 4: fixed against dynamic lambda (left), learning curves per beta (right three panels)."""
-    fig = plt.figure(figsize=(13, 4.2), constrained_layout=True)
-    grid = fig.add_gridspec(1, 4, width_ratios=[1.3, 1, 1, 1])
-    left = fig.add_subplot(grid[0])
-    groups = list(dict.fromkeys(runs.group))
-    fixed = [g for g in groups if g.startswith("fixed")]
-    dynamic = [g for g in groups if g.startswith("beta")]
-    colors = plt.cm.viridis(np.linspace(0.1, 0.9, max(len(fixed), 1)))
-    for name, color, marker in [("MARL", "black", "o")] + [(g, c, "s") for g, c in zip(fixed, colors, strict=True)]:
-        group = runs[runs.group == name]
-        _outcome_point(left, group, fmt=marker, color=color, label=name)
-    for name in dynamic:
-        group = runs[runs.group == name]
-        _outcome_point(left, group, fmt="*", markersize=10, label=f"dynamic lambda, {name}")
+    """Figure 4: fixed against dynamic lambda (left); learning curves per beta (right), one row per reading
+    of the meta-gradient (``curves.meta``), the first row the one whose claims are checked."""
+    readings = list(dict.fromkeys(curves.meta))
+    fig = plt.figure(figsize=(13, 3.6 * len(readings) + 0.6), constrained_layout=True)
+    grid = fig.add_gridspec(len(readings), 4, width_ratios=[1.3, 1, 1, 1])
+    left = fig.add_subplot(grid[:, 0])
+    _outcome_point(left, runs[runs.group == "MARL"], fmt="o", color="black", label="MARL")
+    fixed = runs[runs.group == "fixed"]
+    lambdas = list(dict.fromkeys(fixed.lambda0))
+    for lam, color in zip(lambdas, plt.cm.viridis(np.linspace(0.1, 0.9, max(len(lambdas), 1))), strict=False):
+        _outcome_point(left, fixed[fixed.lambda0 == lam], fmt="s", color=color, label=f"fixed $\\lambda_0$={lam:g}")
+    dynamic = runs[(runs.group == "dynamic") & (runs.meta == readings[0])]
+    for beta, group in dynamic.groupby("beta", sort=False):
+        _outcome_point(left, group, fmt="*", markersize=10, label=f"dynamic $\\lambda$, $\\beta$={beta:g}")
     left.set_xlabel("agents' average reward per step")
     left.set_ylabel("planner's average reward per step")
-    left.set_title("Fixed against dynamic $\\lambda$")
+    left.set_title(f"Fixed against dynamic $\\lambda$ ({readings[0]})")
     left.legend(fontsize=7)
     betas = sorted(curves.beta.unique())
     colors = plt.cm.plasma(np.linspace(0.05, 0.85, len(betas)))
-    for k, player in enumerate(("planner", "agent1", "agent2")):
-        ax = fig.add_subplot(grid[k + 1])
-        for beta, color in zip(betas, colors, strict=True):
-            curve = curves[(curves.beta == beta) & (curves.player == player)]
-            ax.plot(curve.iteration, curve["mean"], color=color, label=f"$\\beta$={beta:g}")
-            ax.fill_between(
-                curve.iteration, curve["mean"] - curve.stderr, curve["mean"] + curve.stderr, color=color, alpha=0.25
-            )
-        if player == "planner":
-            ax.axhline(threshold, color="grey", ls="--", lw=0.8, label="adversarial region")
-            ax.legend(fontsize=7)
-        ax.set_title(player)
-        ax.set_xlabel("iteration")
-        ax.set_ylabel("reward per step (smoothed)")
+    for row, meta in enumerate(readings):
+        for k, player in enumerate(("planner", "agent1", "agent2")):
+            ax = fig.add_subplot(grid[row, k + 1])
+            for beta, color in zip(betas, colors, strict=True):
+                curve = curves[(curves.meta == meta) & (curves.beta == beta) & (curves.player == player)]
+                ax.plot(curve.iteration, curve["mean"], color=color, label=f"$\\beta$={beta:g}")
+                ax.fill_between(
+                    curve.iteration, curve["mean"] - curve.stderr, curve["mean"] + curve.stderr, color=color, alpha=0.25
+                )
+            if player == "planner":
+                ax.axhline(threshold, color="grey", ls="--", lw=0.8, label="adversarial region")
+                ax.legend(fontsize=7)
+            ax.set_title(f"{player}, meta-gradient '{meta}'")
+            ax.set_xlabel("iteration")
+            ax.set_ylabel("reward per step (smoothed)")
     return fig
 
 
