@@ -13,7 +13,7 @@ not sampling noise:
 
 - ``paper``    (Eq. 15):  grad R_i ~ -(beta / M) sum_{k<=M} g_k
 - ``literal``:            grad R_i ~ -g_1 + N (beta / M) sum_{k<=M} g_k
-- ``released``:           grad R_i ~ -g_1 + min(beta, 2 / lambda) (theta_i* - theta_i)
+- ``released``:           grad R_i ~ -g_1 + min(beta lambda, 2) / (eta lambda) (theta_i* - theta_i), eta the step size
 - ``danskin``:            grad R_i ~ g_{M+1} - g_1
 - ``none``:               grad R_i ~ -g_1
 """
@@ -29,9 +29,22 @@ from ermas.games.bimatrix import N_AGENTS, BimatrixGame
 
 
 def variant_estimates(
-    game: BimatrixGame, logits: torch.Tensor, agent: int, rho: float, n_inner: int, beta: float, lam: float
+    game: BimatrixGame,
+    logits: torch.Tensor,
+    agent: int,
+    rho: float,
+    n_inner: int,
+    beta: float,
+    lam: float,
+    step_size: float = 0.05,
 ) -> dict[str, torch.Tensor]:
-    """Each variant's estimate of ``d R_agent / d theta_agent``, ``(B, S, A)`` each."""
+    """Each variant's estimate of ``d R_agent / d theta_agent``, ``(B, S, A)`` each.
+
+    Every variant's own-reward part of the update is read as ``-step_size * lam * grad R`` of a plain
+    gradient step of ``step_size`` (the agents' step size), so that all of them are on one scale:
+    ``released``, which moves the parameters by ``-min(beta lam, 2) (theta* - theta)`` after its gradient
+    step, implies ``grad R = -g_1 + min(beta lam, 2) / (step_size lam) (theta* - theta)``.
+    """
     n_runs = logits.shape[0]
     path = exact_deviation_paths(game, logits, rho, n_inner)
     rows = slice(agent * n_runs, (agent + 1) * n_runs)
@@ -41,7 +54,7 @@ def variant_estimates(
     return {
         "paper": -beta * path_mean,
         "literal": -g[0] + N_AGENTS * beta * path_mean,
-        "released": -g[0] + min(beta, 2.0 / lam) * displacement,
+        "released": -g[0] + min(beta * lam, 2.0) / (step_size * lam) * displacement,
         "danskin": g[n_inner] - g[0],
         "none": -g[0],
     }
