@@ -5,8 +5,10 @@ import itertools
 import pytest
 import torch
 
+from ermas.agent_adv_search import SearchConfig, deviation_regret
 from ermas.exact import (
     best_response_value,
+    exact_deviation_paths,
     exact_returns,
     regret,
     trust_region_best_response,
@@ -122,47 +124,35 @@ def test_trust_region_regret_value_and_envelope_gradient(game):
 
 
 def test_exact_deviation_path_gradients_values_and_radius(game):
-    from ermas.exact import exact_deviation_paths
-
-    torch.set_default_dtype(torch.float64)
-    try:
-        logits = torch.randn(3, 2, 16, 3, generator=torch.Generator().manual_seed(1))
-        rho, steps = 0.1, 4
-        path = exact_deviation_paths(game, logits, rho, steps)
-        n_runs = logits.shape[0]
-        for agent in range(2):
-            rows = slice(agent * n_runs, (agent + 1) * n_runs)
-            deviated = logits.clone()
-            deviated[:, agent] = path.logits[rows]
-            # values and the final gradient agree with the exact evaluator and autograd
-            torch.testing.assert_close(path.start_value[rows], exact_returns(game, logits)[:, 1 + agent])
-            torch.testing.assert_close(path.final_value[rows], exact_returns(game, deviated)[:, 1 + agent])
-            probe = deviated.clone().requires_grad_(True)
-            (grad,) = torch.autograd.grad(exact_returns(game, probe)[:, 1 + agent].sum(), probe)
-            torch.testing.assert_close(path.grads[-1, rows], grad[:, agent])
-            # inside the trust region under the starting visitation, and no better than its best response
-            kl = mean_kl(visitation(game, logits), logits[:, agent], path.logits[rows])
-            assert (kl <= rho * (1 + 1e-9)).all()
-            best = trust_region_best_response(game, logits, agent, rho)
-            assert (path.final_value[rows] <= best.value + 1e-6).all()
-        assert (path.final_value > path.start_value).all()
-    finally:
-        torch.set_default_dtype(torch.float32)
+    logits = torch.randn(3, 2, 16, 3, generator=torch.Generator().manual_seed(1))
+    rho, steps = 0.1, 4
+    path = exact_deviation_paths(game, logits, rho, steps)
+    n_runs = logits.shape[0]
+    for agent in range(2):
+        rows = slice(agent * n_runs, (agent + 1) * n_runs)
+        deviated = logits.clone()
+        deviated[:, agent] = path.logits[rows]
+        # values and the final gradient agree with the exact evaluator and autograd
+        torch.testing.assert_close(path.start_value[rows], exact_returns(game, logits)[:, 1 + agent])
+        torch.testing.assert_close(path.final_value[rows], exact_returns(game, deviated)[:, 1 + agent])
+        probe = deviated.clone().requires_grad_(True)
+        (grad,) = torch.autograd.grad(exact_returns(game, probe)[:, 1 + agent].sum(), probe)
+        torch.testing.assert_close(path.grads[-1, rows], grad[:, agent])
+        # inside the trust region under the starting visitation, and no better than its best response
+        kl = mean_kl(visitation(game, logits), logits[:, agent], path.logits[rows])
+        assert (kl <= rho * (1 + 1e-9)).all()
+        best = trust_region_best_response(game, logits, agent, rho)
+        assert (path.final_value[rows] <= best.value + 1e-6).all()
+    assert (path.final_value > path.start_value).all()
 
 
 def test_the_sampled_search_tends_to_the_exact_path_with_large_batches(game):
-    from ermas.agent_adv_search import SearchConfig, deviation_regret
-
-    torch.set_default_dtype(torch.float64)
-    try:
-        logits = torch.randn(2, 2, 16, 3, generator=torch.Generator().manual_seed(2))
-        exact_config = SearchConfig(rho=0.1, n_inner=4, regret_search="exact")
-        path, exact = deviation_regret(game, exact_config, logits, None, [])
-        sampled_config = SearchConfig(rho=0.1, n_inner=4, regret_search="sampled", n_episodes=20000, dev_episodes=20000)
-        gens = [torch.Generator().manual_seed(10 + b) for b in range(2)]
-        batch0 = rollout(game, logits, sample_noise(gens, 20000, game.horizon, 16, 2))
-        _, sampled = deviation_regret(game, sampled_config, logits, batch0, gens)
-        assert (exact > 0.01).all()
-        torch.testing.assert_close(sampled, exact, atol=0.01, rtol=0.15)
-    finally:
-        torch.set_default_dtype(torch.float32)
+    logits = torch.randn(2, 2, 16, 3, generator=torch.Generator().manual_seed(2))
+    exact_config = SearchConfig(rho=0.1, n_inner=4, regret_search="exact")
+    _, exact = deviation_regret(game, exact_config, logits, None, [])
+    sampled_config = SearchConfig(rho=0.1, n_inner=4, regret_search="sampled", n_episodes=20000, dev_episodes=20000)
+    gens = [torch.Generator().manual_seed(10 + b) for b in range(2)]
+    batch0 = rollout(game, logits, sample_noise(gens, 20000, game.horizon, 16, 2))
+    _, sampled = deviation_regret(game, sampled_config, logits, batch0, gens)
+    assert (exact > 0.01).all()
+    torch.testing.assert_close(sampled, exact, atol=0.01, rtol=0.15)
