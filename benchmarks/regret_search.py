@@ -31,7 +31,7 @@ def search_seconds_and_regret(params: Fig3Params, theta, generators, repeats: in
     config = params.search_config(params.n_iters, params.warmup_iters)
     estimates, seconds = [], 0.0
     for _ in range(repeats):
-        noise = sample_noise(generators, config.n_episodes, game.horizon, theta.shape[2], theta.shape[1])
+        noise = sample_noise(generators, config.n_episodes, game.horizon, theta.shape[2], theta.shape[1], theta.dtype)
         batch0 = rollout(game, theta, noise)
         start = time.perf_counter()
         _, regret = deviation_regret(game, config, theta, batch0, generators)

@@ -230,7 +230,8 @@ class SearchState:
 def initial_state(game: BimatrixGame, runs: Sequence[RunSpec], config: SearchConfig) -> SearchState:
     generators = [torch.Generator().manual_seed(run.seed) for run in runs]
     shape = (2, game.n_states, 3)
-    logits = torch.stack([config.init_scale * torch.randn(shape, generator=g) for g in generators])
+    dtype = game.payoffs.dtype  # the game's dtype is the run's
+    logits = torch.stack([config.init_scale * torch.randn(shape, generator=g, dtype=dtype) for g in generators])
     lambdas = torch.tensor([[run.lambda0] * 2 for run in runs], dtype=logits.dtype)
     zeros = torch.zeros_like(logits)
     return SearchState(0, logits, lambdas, generators, SearchHistory(), zeros, zeros.clone())
@@ -334,7 +335,7 @@ def search_iteration(
         lambdas = torch.where(runs.dual[:, None], runs.lambda_after_warmup[:, None].expand_as(lambdas), lambdas)
 
     # 1. batch B_0 under the current policies
-    noise = sample_noise(state.generators, config.n_episodes, game.horizon, n_states, n_agents)
+    noise = sample_noise(state.generators, config.n_episodes, game.horizon, n_states, n_agents, theta.dtype)
     batch0 = rollout(game, theta, noise, payoffs)
     mu0 = batch0.mean_rewards()  # (B, 3)
     grads0 = policy_gradients(batch0, theta)  # (B, K, N, S, A)
@@ -474,7 +475,8 @@ def _sampled_deviation_paths(
         current = result.params.view_as(current)
         joint = joint.clone()
         joint[rows, agent_of] = current
-        fresh = sample_noise(generators, config.dev_episodes, game.horizon, n_states, n_agents).repeat(n_agents)
+        fresh = sample_noise(generators, config.dev_episodes, game.horizon, n_states, n_agents, theta.dtype)
+        fresh = fresh.repeat(n_agents)
         batch = rollout(game, joint, fresh, dev_payoffs)
     grads.append(surrogate_gradient(surrogate_coefficients(batch, joint, 1 + agent_of), current))
     final = batch.mean_rewards()[rows, 1 + agent_of]

@@ -91,7 +91,7 @@ def outer_loop(
     settings = RunTensors.build([r.agents for r in runs], search.logits.dtype, N_AGENTS, config.search.lambda_max)
     n_runs = len(runs)
     if planner_logits is None:
-        planner_logits = torch.zeros(n_runs, game.n_choices)
+        planner_logits = torch.zeros(n_runs, game.n_choices, dtype=search.logits.dtype)
     if planner_logits.shape != (n_runs, game.n_choices):
         raise ValueError(
             f"planner_logits must have shape {(n_runs, game.n_choices)}; got {tuple(planner_logits.shape)}"
@@ -137,7 +137,8 @@ def randomise_agent_rewards(
     if not bool((dr_scale > 0).any()):
         return tables
     n_states = tables.shape[1]
-    noise = torch.stack([2 * torch.rand((n_episodes, n_states, 2), generator=g) - 1 for g in generators])
+    uniforms = [torch.rand((n_episodes, n_states, 2), generator=g, dtype=tables.dtype) for g in generators]
+    noise = 2 * torch.stack(uniforms) - 1
     shifted = tables[:, None].expand(-1, n_episodes, -1, -1).clone()
     shifted[..., 1:] += dr_scale[:, None, None, None] * noise
     return shifted

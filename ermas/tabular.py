@@ -37,11 +37,19 @@ class RolloutNoise:
 
 
 def sample_noise(
-    generators: list[torch.Generator], n_episodes: int, horizon: int, n_states: int, n_agents: int
+    generators: list[torch.Generator],
+    n_episodes: int,
+    horizon: int,
+    n_states: int,
+    n_agents: int,
+    dtype: torch.dtype = torch.float64,
 ) -> RolloutNoise:
-    """Draw each run's noise from its own generator, so a run does not depend on its batch-mates."""
+    """Draw each run's noise from its own generator, so a run does not depend on its batch-mates.
+
+    The uniforms that pick actions are drawn in ``dtype`` (that of the policies' probabilities).
+    """
     starts = [torch.randint(n_states, (n_episodes,), generator=g) for g in generators]
-    uniforms = [torch.rand((n_episodes, horizon, n_agents), generator=g) for g in generators]
+    uniforms = [torch.rand((n_episodes, horizon, n_agents), generator=g, dtype=dtype) for g in generators]
     return RolloutNoise(torch.stack(starts), torch.stack(uniforms))
 
 
@@ -64,7 +72,7 @@ class Rollouts:
     def state_frequencies(self, n_states: int) -> torch.Tensor:
         """``(B, S)`` fraction of decisions taken in each state."""
         flat = self.states.reshape(self.states.shape[0], -1)
-        counts = torch.zeros(flat.shape[0], n_states, dtype=torch.get_default_dtype())
+        counts = torch.zeros(flat.shape[0], n_states, dtype=self.rewards.dtype)
         counts.scatter_add_(1, flat, torch.ones_like(flat, dtype=counts.dtype))
         return counts / flat.shape[1]
 

@@ -4,7 +4,9 @@ from pathlib import Path
 
 import papermill
 import pytest
+import torch
 
+from ermas.agent_adv_search import agent_adv_search
 from ermas.experiments.fig3 import Fig3Params
 
 NOTEBOOK = Path(__file__).resolve().parents[1] / "notebooks" / "fig3.ipynb"
@@ -48,3 +50,12 @@ def test_papermill_stops_at_once_on_a_bad_parameter(tmp_path):
             progress_bar=False,
             cwd=str(NOTEBOOK.parent),
         )
+
+
+def test_the_figures_train_in_float64_without_touching_the_default_dtype():
+    torch.set_default_dtype(torch.float32)  # the test suite's fixture restores it
+    params = Fig3Params(seeds=1, epsilons=[0.0], n_iters=3, warmup_iters=1, last_iters=1, n_inner=2)
+    runs, _ = params.runs()
+    state = agent_adv_search(params.game(), runs, params.search_config(params.n_iters, params.warmup_iters))
+    assert state.logits.dtype == torch.float64 and state.lambdas.dtype == torch.float64
+    assert torch.get_default_dtype() == torch.float32

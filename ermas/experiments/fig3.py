@@ -78,7 +78,6 @@ class Fig3Result:
 
 def run_fig3(params: Fig3Params, progress: bool = False) -> Fig3Result:
     """Train every run of Figure 3 in one batch and evaluate it; see the module docstring."""
-    torch.set_default_dtype(torch.float64)
     start = time.perf_counter()
     game = params.game()
     runs, labels = params.runs()

@@ -95,7 +95,6 @@ class Fig4Result:
 
 def run_fig4(params: Fig4Params, progress: bool = False) -> Fig4Result:
     """Train every run of Figure 4 in one batch and evaluate it."""
-    torch.set_default_dtype(torch.float64)
     start = time.perf_counter()
     game = params.game()
     runs, labels = params.runs()

@@ -94,7 +94,6 @@ class Fig5Result:
 
 def run_fig5(params: Fig5Params, progress: bool = False) -> Fig5Result:
     """Train the planners, then evaluate each one at every test Q with new agents (two batches)."""
-    torch.set_default_dtype(torch.float64)
     start = time.perf_counter()
     game = params.game()
     runs, labels = params.training_runs()

@@ -44,7 +44,7 @@ class BimatrixSettings:
         check_bool("continuity", self.continuity)
 
     def game(self) -> BimatrixGame:
-        return BimatrixGame(torch.tensor(load_payoffs(self.payoffs)), self.horizon)
+        return BimatrixGame(torch.tensor(load_payoffs(self.payoffs), dtype=torch.float64), self.horizon)
 
     def search_config(self, n_iters: int, warmup_iters: int, deviation_search: bool = True) -> SearchConfig:
         """The learners' settings; the step sizes are those tuned for the default game."""

@@ -52,7 +52,7 @@ class AugmentedGame:
     @cached_property
     def coefficients(self) -> tuple[torch.Tensor, torch.Tensor]:
         """``(alpha, gamma)``, each ``(C,)``: the planner's reward is ``alpha_c r(s) + gamma_c``."""
-        dtype = torch.get_default_dtype()
+        dtype = self.base.payoffs.dtype
         if self.variant == "paper":
             a = torch.arange(self.a_max + 1, dtype=dtype)
             return self.scale * a, -(a**2)

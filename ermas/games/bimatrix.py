@@ -58,7 +58,7 @@ class BimatrixGame:
     @cached_property
     def state_payoffs(self) -> torch.Tensor:
         """``(S, 3)`` rewards of (planner, agent 1, agent 2) for landing in each flattened cell."""
-        return self.payoffs.reshape(3, -1).T.to(torch.get_default_dtype()).contiguous()
+        return self.payoffs.reshape(3, -1).T.contiguous()
 
     @cached_property
     def next_state(self) -> torch.Tensor:
