@@ -48,7 +48,7 @@ def main() -> None:
     args = parser.parse_args()
     torch.set_default_dtype(torch.float64)  # as the figures train
     base = Fig3Params(n_iters=args.train_iters, last_iters=10)
-    runs, _ = base.runs()
+    runs = base.runs()
     state = agent_adv_search(base.game(), runs, base.search_config(base.n_iters, base.warmup_iters), progress=False)
     theta, generators = state.logits, state.generators
     ermas = torch.tensor([r.dual for r in runs])  # the ERMAS runs (MARL sits at the equilibrium)

@@ -31,7 +31,7 @@ def test_a_value_the_user_set_is_respected():
 
 def short_training(threads: int) -> torch.Tensor:
     params = Fig3Params(seeds=2, n_iters=40, warmup_iters=10, last_iters=10)
-    runs, _ = params.runs()
+    runs = params.runs()
     previous = torch.get_num_threads()
     torch.set_num_threads(threads)
     try:

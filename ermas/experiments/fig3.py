@@ -47,11 +47,10 @@ class Fig3Params(BimatrixSettings):
         check_number("beta", self.beta, 0.0)
         check_number("lambda0", self.lambda0, 0.0)
 
-    def runs(self) -> tuple[list[RunSpec], list[str]]:
-        """All runs of the figure and a label for each ("MARL" or the epsilon)."""
+    def runs(self) -> list[RunSpec]:
+        """All runs of the figure: MARL, then ERMAS at every epsilon, ``seeds`` seeds each."""
         seeds = range(self.first_seed, self.first_seed + self.seeds)
         runs = [marl_run(s) for s in seeds]
-        labels = ["MARL"] * self.seeds
         for eps in self.epsilons:
             runs += [
                 RunSpec(
@@ -64,8 +63,7 @@ class Fig3Params(BimatrixSettings):
                 )
                 for s in seeds
             ]
-            labels += [f"{eps:g}"] * self.seeds
-        return runs, labels
+        return runs
 
 
 @dataclass
@@ -80,11 +78,11 @@ def run_fig3(params: Fig3Params, progress: bool = False) -> Fig3Result:
     """Train every run of Figure 3 in one batch and evaluate it; see the module docstring."""
     start = time.perf_counter()
     game = params.game()
-    runs, labels = params.runs()
+    runs = params.runs()
     state = agent_adv_search(game, runs, params.search_config(params.n_iters, params.warmup_iters), progress=progress)
     table = final_metrics(game, runs, state, params.rho, params.last_iters)
-    table.insert(0, "method", ["MARL" if label == "MARL" else "ERMAS" for label in labels])
-    table.insert(1, "epsilon", [math.nan if label == "MARL" else float(label) for label in labels])
+    table.insert(0, "method", ["ERMAS" if r.adversarial else "MARL" for r in runs])
+    table.insert(1, "epsilon", [r.epsilon if r.adversarial else math.nan for r in runs])
     history = state.history.stacked()
     return Fig3Result(params, table, history, time.perf_counter() - start)
 
