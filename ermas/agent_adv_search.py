@@ -390,11 +390,16 @@ def search_iteration(
     _check_finite(new_theta, lambdas, state.iteration)
     state.logits, state.lambdas = new_theta, lambdas
     state.history.sampled.append(mu0)
-    expected = None if payoffs is None or payoffs.ndim == 3 else payoffs.mean(1)
-    state.history.exact.append(exact_returns(game, theta, payoffs if expected is None else expected))
+    state.history.exact.append(exact_returns(game, theta, per_run_payoffs(payoffs)))
     state.history.regret_estimate.append(regret_hat)
     state.history.lambdas.append(lambdas)
     return batch0
+
+
+def per_run_payoffs(payoffs: torch.Tensor | None) -> torch.Tensor | None:
+    """The reward tables the exact evaluator sees: per run ``(B, S, 3)`` as given, per episode
+    ``(B, E, S, 3)`` averaged over the batch's episodes (returns are linear in the table)."""
+    return payoffs.mean(1) if payoffs is not None and payoffs.ndim == 4 else payoffs
 
 
 def deviation_regret(
@@ -414,8 +419,7 @@ def deviation_regret(
     """
     n_runs, n_agents = theta.shape[:2]
     if config.regret_search == "exact":
-        expected = None if payoffs is None or payoffs.ndim == 3 else payoffs.mean(1)
-        path = exact_deviation_paths(game, theta, config.rho, config.n_inner, payoffs if expected is None else expected)
+        path = exact_deviation_paths(game, theta, config.rho, config.n_inner, per_run_payoffs(payoffs))
         return path, (path.final_value - path.start_value).view(n_agents, n_runs).T
     path = _sampled_deviation_paths(game, config, theta, batch0, generators, payoffs)
     return path, path.final_value.view(n_agents, n_runs).T - batch0.mean_rewards()[:, 1:]
