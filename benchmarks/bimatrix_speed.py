@@ -17,9 +17,9 @@ import time
 
 import torch
 
-from ermas.games.bimatrix import BimatrixGame
-from ermas.games.bimatrix_reference import PythonBimatrixGame
-from ermas.games.payoffs import load_payoffs
+from ermas.bimatrix.game import BimatrixGame
+from ermas.bimatrix.payoffs import load_payoffs
+from ermas.testing.bimatrix_twin import PythonBimatrixGame
 
 AGENTS = 2
 

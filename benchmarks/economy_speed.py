@@ -21,7 +21,7 @@ import torch
 
 from ermas.allocator import keep_freed_memory
 from ermas.economy import EconomyConfig
-from ermas.economy.speed import economy_steps_per_second, package_steps_per_second
+from ermas.testing.economy_speed import economy_steps_per_second, package_steps_per_second
 
 CONFIG = EconomyConfig(tax_model="us_federal")
 

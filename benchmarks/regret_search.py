@@ -20,9 +20,9 @@ import time
 
 import torch
 
-from ermas.agent_adv_search import agent_adv_search, deviation_regret
+from ermas.bimatrix.agent_adv_search import agent_adv_search, deviation_regret
+from ermas.bimatrix.tabular import rollout, sample_noise
 from ermas.experiments.fig3 import Fig3Params
-from ermas.tabular import rollout, sample_noise
 
 
 def search_seconds_and_regret(params: Fig3Params, theta, generators, repeats: int) -> tuple[float, torch.Tensor]:

@@ -2,7 +2,7 @@
 
 The step is written for flat parameter vectors ``(B, D)`` and takes the Fisher-vector product as a
 function, so the same code serves tabular policies (exact per-state Fisher, see
-:func:`ermas.tabular.fisher_vector_product`) and neural ones (Fisher-vector products by double
+:func:`ermas.bimatrix.tabular.fisher_vector_product`) and neural ones (Fisher-vector products by double
 back-propagation of the mean KL).
 """
 

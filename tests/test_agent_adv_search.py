@@ -1,14 +1,17 @@
 """Agent-Adv-Search: dual updates, convergence of MARL, the effect of epsilon, resuming, bad input."""
 
+import os
+import signal
+
 import pytest
 import torch
+from quick_settings import QUICK
 
-from ermas.agent_adv_search import RunSpec, SearchConfig, agent_adv_search, marl_run, own_reward_weight
-from ermas.exact import regret, state_distributions
-from ermas.games.bimatrix import BimatrixGame
-from ermas.games.payoffs import load_payoffs
-
-QUICK = dict(lr=0.05, entropy_coef=0.02, dual_lr=2.0, rho=0.2, n_episodes=16)
+from ermas.bimatrix.agent_adv_search import SearchConfig, agent_adv_search
+from ermas.bimatrix.exact import regret, state_distributions
+from ermas.bimatrix.game import BimatrixGame
+from ermas.bimatrix.payoffs import load_payoffs
+from ermas.method import RunSpec, marl_run, own_reward_weight
 
 
 @pytest.fixture
@@ -67,35 +70,33 @@ def test_a_run_does_not_depend_on_its_batch_mates(game):
     torch.testing.assert_close(alone.logits[0], batched.logits[1])
 
 
-def test_resuming_from_a_checkpoint_gives_the_same_run(game, tmp_path):
+def test_ctrl_c_saves_a_consistent_state_and_resuming_gives_the_same_run(game, tmp_path, monkeypatch):
     runs = [RunSpec(epsilon=0.01, seed=2), marl_run(3)]
-    full = agent_adv_search(game, runs, SearchConfig(n_iters=12, warmup_iters=4, **QUICK), progress=False)
+    config = SearchConfig(n_iters=12, warmup_iters=4, **QUICK)
+    full = agent_adv_search(game, runs, config, progress=False)
     path = tmp_path / "state.pt"
-    first = SearchConfig(n_iters=12, warmup_iters=4, **QUICK)
-    # interrupt after 7 iterations by raising KeyboardInterrupt from the progress bar's update
-    import ermas.agent_adv_search as module
+    # a real Ctrl-C (SIGINT) arrives in the middle of iteration 7 (0-based 6): it finishes, then stops
+    import ermas.bimatrix.agent_adv_search as module
 
-    calls = {"n": 0}
-    original = module.search_iteration
+    original = module.search_step
 
-    def interrupting(*args):
-        if calls["n"] == 7:
-            raise KeyboardInterrupt
-        calls["n"] += 1
-        original(*args)
+    def interrupted_step(game, config, settings, state, payoffs=None):
+        if state.iteration == 6:
+            os.kill(os.getpid(), signal.SIGINT)
+        return original(game, config, settings, state, payoffs)
 
-    module.search_iteration = interrupting
-    try:
-        with pytest.raises(KeyboardInterrupt):
-            agent_adv_search(game, runs, first, checkpoint=path, progress=False)
-    finally:
-        module.search_iteration = original
-    assert torch.load(path, weights_only=False)["state"]["iteration"] == 7
-    resumed = agent_adv_search(game, runs, first, checkpoint=path, progress=False)
+    monkeypatch.setattr(module, "search_step", interrupted_step)
+    with pytest.raises(KeyboardInterrupt, match="interrupted at iteration 7"):
+        agent_adv_search(game, runs, config, checkpoint=path, progress=False)
+    monkeypatch.undo()
+    saved = torch.load(path, weights_only=True)["state"]
+    assert saved["iteration"] == 7 and len(saved["history"]["lambdas"]) == 7
+    resumed = agent_adv_search(game, runs, config, checkpoint=path, progress=False)
     assert torch.equal(resumed.logits, full.logits)
+    assert torch.equal(resumed.adam_v, full.adam_v)
     assert torch.equal(resumed.history.stacked()["lambdas"], full.history.stacked()["lambdas"])
     with pytest.raises(ValueError, match="other settings"):
-        agent_adv_search(game, runs[:1], first, checkpoint=path, progress=False)
+        agent_adv_search(game, runs[:1], config, checkpoint=path, progress=False)
 
 
 def test_divergence_stops_with_a_message_naming_the_iteration(game):
@@ -143,7 +144,7 @@ def test_own_reward_weights_of_the_variants():
 
 @pytest.mark.parametrize("regret_search", ["sampled", "exact"])
 def test_the_dual_updates_start_where_the_own_reward_weight_does_not_jump(game, regret_search):
-    config = SearchConfig(n_iters=12, warmup_iters=10, **(QUICK | {"dual_lr": 0.0}), regret_search=regret_search)
+    config = SearchConfig(n_iters=12, warmup_iters=10, **(QUICK | {"dual_lr": 0.0, "regret_search": regret_search}))
     runs = [
         RunSpec(epsilon=0.0, lambda0=8.0, meta="paper", beta=0.2),  # weight 0.2: lambda 8 -> 40
         RunSpec(epsilon=0.0, lambda0=8.0, meta="literal", beta=0.2),  # weight 0.6: 8 -> 13.33

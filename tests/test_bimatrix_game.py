@@ -6,10 +6,10 @@ import numpy as np
 import pytest
 import torch
 
-from ermas.games.bimatrix import BimatrixGame
-from ermas.games.bimatrix_reference import PythonBimatrixGame
-from ermas.games.payoffs import load_payoffs
-from ermas.tabular import RolloutNoise, rollout
+from ermas.bimatrix.game import BimatrixGame
+from ermas.bimatrix.payoffs import load_payoffs
+from ermas.bimatrix.tabular import RolloutNoise, rollout
+from ermas.testing.bimatrix_twin import PythonBimatrixGame
 
 
 @pytest.fixture

@@ -16,7 +16,7 @@ import torch
 from ermas.economy import Economy, EconomyConfig, fixed_skill_payments, observe
 from ermas.economy import metrics as m
 from ermas.economy import taxes as t
-from ermas.economy.reference import make_reference_env, replay_against_package
+from ermas.testing.economy_reference import make_reference_env, replay_against_package
 
 if not os.environ.get("ERMAS_REQUIRE_ORACLE"):  # `make test` and CI require it; elsewhere it may be absent
     pytest.importorskip("ai_economist", reason="the oracle: pip install --no-deps ai-economist==1.7.1 (make env does)")

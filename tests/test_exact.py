@@ -5,8 +5,8 @@ import itertools
 import pytest
 import torch
 
-from ermas.agent_adv_search import SearchConfig, deviation_regret
-from ermas.exact import (
+from ermas.bimatrix.agent_adv_search import SearchConfig, deviation_regret
+from ermas.bimatrix.exact import (
     best_response_value,
     exact_deviation_paths,
     exact_returns,
@@ -15,9 +15,9 @@ from ermas.exact import (
     trust_region_regret,
     visitation,
 )
-from ermas.games.bimatrix import BimatrixGame
-from ermas.games.payoffs import load_payoffs
-from ermas.tabular import mean_kl, policy_gradients, rollout, sample_noise
+from ermas.bimatrix.game import BimatrixGame
+from ermas.bimatrix.payoffs import load_payoffs
+from ermas.bimatrix.tabular import mean_kl, policy_gradients, rollout, sample_noise
 
 
 @pytest.fixture

@@ -6,7 +6,7 @@ import papermill
 import pytest
 import torch
 
-from ermas.agent_adv_search import agent_adv_search
+from ermas.bimatrix.agent_adv_search import agent_adv_search
 from ermas.experiments.fig3 import Fig3Params
 
 NOTEBOOK = Path(__file__).resolve().parents[1] / "notebooks" / "fig3.ipynb"

@@ -7,7 +7,7 @@ import sys
 import pytest
 import torch
 
-from ermas.agent_adv_search import agent_adv_search
+from ermas.bimatrix.agent_adv_search import agent_adv_search
 from ermas.experiments.fig3 import Fig3Params
 from ermas.kernels import PINNED, cpu_has_avx2
 

@@ -2,10 +2,10 @@
 
 import torch
 
-from ermas.exact import trust_region_regret
-from ermas.games.bimatrix import BimatrixGame
-from ermas.games.payoffs import load_payoffs
-from ermas.meta_gradient import cosine_similarities, exact_regret_gradients
+from ermas.bimatrix.exact import trust_region_regret
+from ermas.bimatrix.game import BimatrixGame
+from ermas.bimatrix.meta_gradient import cosine_similarities, exact_regret_gradients
+from ermas.bimatrix.payoffs import load_payoffs
 
 
 def game():
@@ -37,7 +37,7 @@ def test_danskin_variant_points_along_the_exact_gradient():
 
 
 def test_danskin_is_off_by_a_factor_two_in_a_one_state_kl_ball():
-    from ermas.meta_gradient import one_state_danskin_check
+    from ermas.bimatrix.meta_gradient import one_state_danskin_check
 
     logits, reward = torch.tensor([0.3, -0.2, 0.1]), torch.tensor([1.0, 0.2, 0.5])
     ratio_small, cosine_small = one_state_danskin_check(1e-4, logits, reward)

@@ -1,21 +1,25 @@
 """The augmented game's rewards, the robust actor's outer loop, and Figure 5's parameters."""
 
+import os
+import signal
 from pathlib import Path
 
 import papermill
 import pytest
 import torch
+from quick_settings import QUICK
 
-from ermas.agent_adv_search import SearchConfig, marl_run
+import ermas.bimatrix.outer_loop as outer_module
+from ermas.bimatrix.agent_adv_search import SearchConfig
+from ermas.bimatrix.augmented import AugmentedGame
+from ermas.bimatrix.game import BimatrixGame
+from ermas.bimatrix.outer_loop import OuterConfig, PlannerRun, outer_loop, randomise_agent_rewards
+from ermas.bimatrix.payoffs import load_payoffs
+from ermas.bimatrix.tabular import RolloutNoise, policy_gradients, rollout
 from ermas.experiments.fig5 import Fig5Params
-from ermas.games.augmented import AugmentedGame
-from ermas.games.bimatrix import BimatrixGame
-from ermas.games.payoffs import load_payoffs
-from ermas.outer_loop import OuterConfig, PlannerRun, outer_loop, randomise_agent_rewards
-from ermas.tabular import RolloutNoise, policy_gradients, rollout
+from ermas.method import RunSpec, marl_run
 
 NOTEBOOK = Path(__file__).resolve().parents[1] / "notebooks" / "fig5.ipynb"
-QUICK = dict(lr=0.05, entropy_coef=0.02, dual_lr=2.0, rho=0.2, n_episodes=16)
 
 
 @pytest.fixture
@@ -78,6 +82,32 @@ def test_a_frozen_planner_does_not_move_and_adversarial_agents_hurt_it(base):
     assert torch.equal(result.planner_logits, frozen)
     reward = result.final_planner_reward(50)
     assert reward[0] > 3.0 and reward[1] < 0.0
+
+
+def test_the_outer_loop_resumes_after_ctrl_c_with_the_same_bits(base, tmp_path, monkeypatch):
+    game = AugmentedGame(base)
+    config = OuterConfig(SearchConfig(n_iters=30, warmup_iters=5, **(QUICK | {"dev_episodes": 16})))
+    runs = [PlannerRun(RunSpec(epsilon=0.02, seed=1)), PlannerRun(marl_run(2), dr_scale=0.3, risk_aversion=1.0)]
+    full = outer_loop(game, runs, config)
+    path = tmp_path / "outer.pt"
+    original = outer_module.outer_step
+
+    def interrupted_step(game, config, agents, planners, state):
+        if state.iteration == 11:
+            os.kill(os.getpid(), signal.SIGINT)  # Ctrl-C in the middle of an iteration
+        original(game, config, agents, planners, state)
+
+    monkeypatch.setattr(outer_module, "outer_step", interrupted_step)
+    with pytest.raises(KeyboardInterrupt, match="interrupted at iteration 12"):
+        outer_loop(game, runs, config, checkpoint=path)
+    monkeypatch.undo()
+    resumed = outer_loop(game, runs, config, checkpoint=path)
+    assert torch.equal(resumed.planner_logits, full.planner_logits)
+    assert torch.equal(resumed.adam_v, full.adam_v)  # the planner's Adam moments were saved
+    assert torch.equal(resumed.search.logits, full.search.logits)
+    assert torch.equal(torch.stack(resumed.planner_reward), torch.stack(full.planner_reward))
+    with pytest.raises(ValueError, match="other settings"):
+        outer_loop(game, runs, OuterConfig(config.search, planner_lr=0.1), checkpoint=path)
 
 
 def test_domain_randomisation_draws_a_table_per_episode(base):

@@ -3,8 +3,8 @@
 import nashpy
 import numpy as np
 
-from ermas.games.equilibria import pure_nash_equilibria
-from ermas.games.payoffs import design_default_payoffs, load_payoffs, released_payoffs
+from ermas.bimatrix.equilibria import pure_nash_equilibria
+from ermas.bimatrix.payoffs import design_default_payoffs, load_payoffs, released_payoffs
 
 
 def test_csv_files_equal_their_generating_code():

@@ -2,9 +2,9 @@
 
 import torch
 
-from ermas.games.bimatrix import BimatrixGame
-from ermas.games.payoffs import load_payoffs
-from ermas.tabular import (
+from ermas.bimatrix.game import BimatrixGame
+from ermas.bimatrix.payoffs import load_payoffs
+from ermas.bimatrix.tabular import (
     fisher_vector_product,
     mean_kl,
     natural_gradient,

@@ -16,11 +16,12 @@ import numpy as np
 import pandas as pd
 import torch
 
-from ermas.agent_adv_search import RunSpec, agent_adv_search, marl_run
+from ermas.bimatrix.agent_adv_search import agent_adv_search
+from ermas.bimatrix.evaluation import final_metrics
 from ermas.checks import check_int, check_list, check_number
 from ermas.claims import Claim
-from ermas.experiments.evaluation import final_metrics
 from ermas.experiments.params import BimatrixSettings
+from ermas.method import RunSpec, marl_run
 
 
 @dataclass(frozen=True)

@@ -3,7 +3,7 @@
 Left: Agent-Adv-Search with lambda held at several fixed values (no dual updates) beside the full
 algorithm. Right: learning curves of the full algorithm for several values of beta, under two readings
 of the meta-gradient (``meta``, whose claims are checked, and ``compare_meta``; see
-``ermas.agent_adv_search.META_VARIANTS``). MARL runs in the same batch as the reference (the Nash
+``ermas.method.META_VARIANTS``). MARL runs in the same batch as the reference (the Nash
 equilibrium).
 """
 
@@ -18,13 +18,13 @@ import numpy as np
 import pandas as pd
 import torch
 
-from ermas.agent_adv_search import META_VARIANTS, RunSpec, agent_adv_search, marl_run
+from ermas.bimatrix.agent_adv_search import agent_adv_search
+from ermas.bimatrix.evaluation import final_metrics
+from ermas.bimatrix.game import N_AGENTS
 from ermas.checks import check_choice, check_int, check_list, check_number
 from ermas.claims import Claim
-from ermas.experiments.evaluation import final_metrics
 from ermas.experiments.params import BimatrixSettings
-
-N_AGENTS = 2
+from ermas.method import META_VARIANTS, RunSpec, marl_run
 
 
 @dataclass(frozen=True)

@@ -17,12 +17,12 @@ import numpy as np
 import pandas as pd
 import torch
 
-from ermas.agent_adv_search import RunSpec, marl_run
+from ermas.bimatrix.augmented import AUGMENTED_VARIANTS, AugmentedGame
+from ermas.bimatrix.outer_loop import OuterConfig, PlannerRun, outer_loop
 from ermas.checks import check_choice, check_int, check_list, check_number
 from ermas.claims import Claim
 from ermas.experiments.params import BimatrixSettings
-from ermas.games.augmented import AUGMENTED_VARIANTS, AugmentedGame
-from ermas.outer_loop import OuterConfig, PlannerRun, outer_loop
+from ermas.method import RunSpec, marl_run
 
 METHODS = ("ERMAS", "MARL (Q=0)", "MARL (Q=0.5)", "DR", "RR")
 

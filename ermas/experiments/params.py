@@ -6,10 +6,11 @@ from dataclasses import dataclass
 
 import torch
 
-from ermas.agent_adv_search import META_VARIANTS, REGRET_SEARCHES, SearchConfig
+from ermas.bimatrix.agent_adv_search import REGRET_SEARCHES, SearchConfig
+from ermas.bimatrix.game import BimatrixGame
+from ermas.bimatrix.payoffs import PAYOFF_CHOICES, load_payoffs
 from ermas.checks import check_bool, check_choice, check_int, check_number
-from ermas.games.bimatrix import BimatrixGame
-from ermas.games.payoffs import PAYOFF_CHOICES, load_payoffs
+from ermas.method import META_VARIANTS
 
 
 @dataclass(frozen=True)
@@ -19,14 +20,15 @@ class BimatrixSettings:
     payoffs: str = "default"
     meta: str = "paper"
     horizon: int = 16
-    n_episodes: int = 32
-    rho: float = 0.2
-    entropy_coef: float = 0.02
-    regret_search: str = "exact"
-    n_inner: int = 10
-    dev_episodes: int = 32
-    dual_lr: float = 20.0
-    lambda_max: float = 400.0
+    # the learners' settings default to SearchConfig's, where the tuned values are written once
+    n_episodes: int = SearchConfig.n_episodes
+    rho: float = SearchConfig.rho
+    entropy_coef: float = SearchConfig.entropy_coef
+    regret_search: str = SearchConfig.regret_search
+    n_inner: int = SearchConfig.n_inner
+    dev_episodes: int = SearchConfig.dev_episodes
+    dual_lr: float = SearchConfig.dual_lr
+    lambda_max: float = SearchConfig.lambda_max
     continuity: bool = True
 
     def check_settings(self) -> None:
@@ -47,13 +49,12 @@ class BimatrixSettings:
         return BimatrixGame(torch.tensor(load_payoffs(self.payoffs), dtype=torch.float64), self.horizon)
 
     def search_config(self, n_iters: int, warmup_iters: int, deviation_search: bool = True) -> SearchConfig:
-        """The learners' settings; the step sizes are those tuned for the default game."""
+        """The learners' settings (the agents' step size is SearchConfig's)."""
         return SearchConfig(
             n_iters=n_iters,
             warmup_iters=warmup_iters,
             n_episodes=self.n_episodes,
             rho=self.rho,
-            lr=0.05,
             entropy_coef=self.entropy_coef,
             dual_lr=self.dual_lr,
             lambda_max=self.lambda_max,

@@ -17,7 +17,7 @@ import torch
 from ermas.economy.config import EconomyConfig
 from ermas.economy.env import Economy
 from ermas.economy.observations import observe
-from ermas.economy.reference import make_reference_env
+from ermas.testing.economy_reference import make_reference_env
 
 
 def package_steps_per_second(config: EconomyConfig, seconds: float) -> tuple[float, float]:

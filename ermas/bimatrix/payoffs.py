@@ -58,7 +58,7 @@ def load_payoffs(choice: str = "default") -> np.ndarray:
 
 
 def write_payoff_csvs() -> None:
-    """Regenerate the CSV files from the two functions above (``python -m ermas.games.payoffs``)."""
+    """Regenerate the CSV files from the two functions above (``python -m ermas.bimatrix.payoffs``)."""
     DATA_DIR.mkdir(parents=True, exist_ok=True)
     for choice, matrices in (("default", design_default_payoffs()), ("released", released_payoffs())):
         for player, matrix in zip(PLAYERS, matrices, strict=True):

@@ -55,6 +55,15 @@ class BimatrixGame:
     def n_states(self) -> int:
         return self.size**2
 
+    @property
+    def n_agents(self) -> int:
+        return N_AGENTS
+
+    @property
+    def n_actions(self) -> int:
+        """Actions per agent: stay, up, down."""
+        return N_ACTIONS
+
     @cached_property
     def state_payoffs(self) -> torch.Tensor:
         """``(S, 3)`` rewards of (planner, agent 1, agent 2) for landing in each flattened cell."""

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 import torch
 
-from ermas.games.bimatrix import BimatrixGame
+from ermas.bimatrix.game import BimatrixGame
 
 
 @dataclass(frozen=True)

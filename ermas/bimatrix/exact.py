@@ -20,8 +20,8 @@ from dataclasses import dataclass
 
 import torch
 
-from ermas.games.bimatrix import BimatrixGame
-from ermas.tabular import deviation_feasibility, fisher_vector_product, mean_kl, natural_gradient
+from ermas.bimatrix.game import BimatrixGame
+from ermas.bimatrix.tabular import deviation_feasibility, fisher_vector_product, mean_kl, natural_gradient
 from ermas.trpo import trust_region_step
 
 Tensor = torch.Tensor

@@ -1,6 +1,6 @@
 """A plain, one-step-at-a-time Python version of the repeated bimatrix game.
 
-It restates the rules of :mod:`ermas.games.bimatrix` without tensors, lookup tables or batching, so
+It restates the rules of :mod:`ermas.bimatrix.game` without tensors, lookup tables or batching, so
 that tests can check the vectorised game against it and benchmarks can measure the speed-up.
 """
 

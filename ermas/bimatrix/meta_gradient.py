@@ -5,17 +5,11 @@ For agent ``i`` the regret inside its trust region is
     R_i(theta) = max_{KL_w(pi_i || pi_i') <= rho} J_i(theta_i', theta_-i) - J_i(theta)        (Eq. 10, 13-14)
 
 On the tabular game both terms and the gradient of R_i with respect to theta_i are exact
-(:func:`ermas.exact.trust_region_regret`, envelope theorem). Each variant of
-:data:`ermas.agent_adv_search.META_VARIANTS` implies an estimate of that gradient, built from the
-policy gradients ``g_1 .. g_{M+1}`` along the agent's trust-region deviation path. Here the path is
-followed with *exact* gradients and Fisher matrices, so what is measured is the approximation itself,
-not sampling noise:
-
-- ``paper``    (Eq. 15):  grad R_i ~ -(beta / M) sum_{k<=M} g_k
-- ``literal``:            grad R_i ~ -g_1 + N (beta / M) sum_{k<=M} g_k
-- ``released``:           grad R_i ~ -g_1 + min(beta lambda, 2) / (eta lambda) (theta_i* - theta_i), eta the step size
-- ``danskin``:            grad R_i ~ g_{M+1} - g_1
-- ``none``:               grad R_i ~ -g_1
+(:func:`ermas.bimatrix.exact.trust_region_regret`, envelope theorem). Each variant of
+:data:`ermas.method.META_VARIANTS` moves the agent along ``lambda_i d_i`` (its own-reward term,
+:func:`ermas.method.own_reward_terms`), which reads as the estimate ``grad R_i ~ -d_i`` (``released``: plus
+its pull per unit of step). Here the deviation path is followed with *exact* gradients and Fisher
+matrices, so what is measured is the approximation itself, not sampling noise.
 """
 
 from __future__ import annotations
@@ -23,9 +17,9 @@ from __future__ import annotations
 import pandas as pd
 import torch
 
-from ermas.agent_adv_search import META_VARIANTS
-from ermas.exact import exact_deviation_paths, trust_region_regret
-from ermas.games.bimatrix import N_AGENTS, BimatrixGame
+from ermas import method
+from ermas.bimatrix.exact import exact_deviation_paths, trust_region_regret
+from ermas.bimatrix.game import BimatrixGame
 
 
 def variant_estimates(
@@ -43,28 +37,30 @@ def variant_estimates(
     Every variant's own-reward part of the update is read as ``-step_size * lam * grad R`` of a plain
     gradient step of ``step_size`` (the agents' step size), so that all of them are on one scale:
     ``released``, which moves the parameters by ``-min(beta lam, 2) (theta* - theta)`` after its gradient
-    step, implies ``grad R = -g_1 + min(beta lam, 2) / (step_size lam) (theta* - theta)``.
+    step, implies ``grad R = -g_1 + min(beta lam, 2) (theta* - theta) / (step_size lam)``. The directions
+    come from :func:`ermas.method.own_reward_terms` with lambda = 1 (the scale cancels).
     """
     n_runs = logits.shape[0]
     path = exact_deviation_paths(game, logits, rho, n_inner)
     rows = slice(agent * n_runs, (agent + 1) * n_runs)
-    g = path.grads[:, rows]
-    displacement = path.logits[rows] - logits[:, agent]
-    path_mean = g[:n_inner].mean(0)
-    return {
-        "paper": -beta * path_mean,
-        "literal": -g[0] + N_AGENTS * beta * path_mean,
-        "released": -g[0] + min(beta * lam, 2.0) / (step_size * lam) * displacement,
-        "danskin": g[n_inner] - g[0],
-        "none": -g[0],
-    }
+    g = path.grads[:, rows]  # (M + 1, B, S, A): g_1 .. g_{M+1} of the agent
+    ones = torch.ones(n_runs, 1, dtype=logits.dtype)
+    betas = torch.full((n_runs,), beta, dtype=logits.dtype)
+    # one agent (the policy-gradient dimension N = 1) on the paths; the literal reading still shares
+    # its policy between the game's N agents
+    terms = method.own_reward_terms(ones, betas, g[0][:, None], g[:, :, None], game.n_agents)[:, :, 0]
+    estimates = dict(zip(method.META_VARIANTS, -terms, strict=True))
+    displacement = (path.logits[rows] - logits[:, agent])[:, None]
+    pull = method.released_pull(betas, torch.full((n_runs, 1), lam, dtype=logits.dtype), displacement)[:, 0]
+    estimates["released"] = estimates["released"] + pull / (step_size * lam)
+    return estimates
 
 
 def exact_regret_gradients(game: BimatrixGame, logits: torch.Tensor, rho: float) -> torch.Tensor:
     """``(B, N, S, A)``: exact ``d R_i / d theta_i`` for each agent ``i`` (envelope theorem)."""
     logits = logits.detach().requires_grad_(True)
     regrets = trust_region_regret(game, logits, rho)
-    grads = [torch.autograd.grad(regrets[:, i].sum(), logits, retain_graph=True)[0][:, i] for i in range(2)]
+    grads = [torch.autograd.grad(regrets[:, i].sum(), logits, retain_graph=True)[0][:, i] for i in range(game.n_agents)]
     return torch.stack(grads, dim=1)
 
 
@@ -83,17 +79,18 @@ def cosine_similarities(
     One row per (pair, agent); one column per variant.
     """
     gen = torch.Generator().manual_seed(seed)
-    logits = logit_scale * torch.randn((n_pairs, 2, game.n_states, 3), generator=gen)
+    shape = (n_pairs, game.n_agents, game.n_states, game.n_actions)
+    logits = logit_scale * torch.randn(shape, generator=gen, dtype=game.payoffs.dtype)
     rows = []
     exact_all = exact_regret_gradients(game, logits, rho)
-    for agent in range(2):
+    for agent in range(game.n_agents):
         exact = exact_all[:, agent].flatten(1)
         estimates = variant_estimates(game, logits, agent, rho, n_inner, beta, lam)
         cos = {
             name: torch.nn.functional.cosine_similarity(est.flatten(1), exact, dim=1) for name, est in estimates.items()
         }
         for b in range(n_pairs):
-            rows.append({"pair": b, "agent": agent + 1} | {name: cos[name][b].item() for name in META_VARIANTS})
+            rows.append({"pair": b, "agent": agent + 1} | {name: cos[name][b].item() for name in method.META_VARIANTS})
     return pd.DataFrame(rows)
 
 

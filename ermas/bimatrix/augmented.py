@@ -27,7 +27,7 @@ from functools import cached_property
 
 import torch
 
-from ermas.games.bimatrix import BimatrixGame
+from ermas.bimatrix.game import BimatrixGame
 
 AUGMENTED_VARIANTS = ("paper", "released")
 

@@ -5,10 +5,11 @@ from __future__ import annotations
 import pandas as pd
 import torch
 
-from ermas.agent_adv_search import RunSpec, SearchState
-from ermas.exact import regret, state_distributions, trust_region_regret
-from ermas.games.bimatrix import BimatrixGame
-from ermas.games.equilibria import pure_nash_equilibria
+from ermas.bimatrix.agent_adv_search import SearchState
+from ermas.bimatrix.equilibria import pure_nash_equilibria
+from ermas.bimatrix.exact import regret, state_distributions, trust_region_regret
+from ermas.bimatrix.game import BimatrixGame
+from ermas.method import RunSpec
 
 
 def final_metrics(

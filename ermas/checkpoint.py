@@ -1,0 +1,98 @@
+"""Training loops that resume where they stopped and lose nothing on Ctrl-C.
+
+A loop's state is a :class:`Resumable`: an iteration counter and a ``to_dict`` of tensors and plain
+containers. :func:`run_resumable` advances it, writes it atomically every few iterations, at the end and
+on Ctrl-C, and :func:`load_checkpoint` reads it back without running code (``weights_only=True``). A
+checkpoint carries a fingerprint of the settings that produced it, so a run never resumes from another
+run's state. Ctrl-C is deferred to the end of the iteration in progress, so the state written is always
+one the loop passed through; a second Ctrl-C stops at once and keeps the last periodic checkpoint.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, Protocol
+
+import torch
+from tqdm import tqdm
+
+from ermas.io import atomic_save
+
+
+class Resumable(Protocol):
+    iteration: int
+
+    def to_dict(self) -> dict[str, Any]: ...
+
+
+def load_checkpoint(path: str | os.PathLike | None, fingerprint: dict[str, Any]) -> dict[str, Any] | None:
+    """The saved state at ``path`` (``None`` where there is none); an error if it came from other settings."""
+    if path is None or not Path(path).exists():
+        return None
+    saved = torch.load(path, weights_only=True)  # tensors and plain containers only: no code runs
+    if saved.get("fingerprint") != fingerprint:
+        raise ValueError(f"checkpoint {path} was written for other settings; delete it or pick another path")
+    return saved["state"]
+
+
+@contextmanager
+def _deferred_interrupt() -> Iterator[Callable[[], bool]]:
+    """Within the block the first SIGINT only sets a flag (read by the yielded function); a second one
+    interrupts as usual. Outside the main thread signals cannot be caught, and the flag stays false."""
+    received: list[int] = []
+    try:
+        previous = signal.getsignal(signal.SIGINT)
+
+        def note(signum: int, frame: object) -> None:
+            received.append(signum)
+            signal.signal(signal.SIGINT, previous)
+
+        signal.signal(signal.SIGINT, note)
+    except ValueError:  # not the main thread
+        yield lambda: False
+        return
+    try:
+        yield lambda: bool(received)
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+def run_resumable(
+    state: Resumable,
+    step: Callable[[], None],
+    n_iters: int,
+    checkpoint: str | os.PathLike | None,
+    fingerprint: dict[str, Any],
+    every: int = 100,
+    progress: bool = True,
+    desc: str = "",
+) -> None:
+    """Call ``step()`` (which advances ``state.iteration`` by one) until ``state.iteration == n_iters``.
+
+    With ``checkpoint`` set, the state is written there atomically every ``every`` iterations, at the end
+    and on Ctrl-C (after the iteration in progress; then ``KeyboardInterrupt`` is raised).
+    """
+
+    def save() -> None:
+        if checkpoint is not None:
+            atomic_save({"fingerprint": fingerprint, "state": state.to_dict()}, checkpoint)
+
+    bar = tqdm(total=n_iters, initial=state.iteration, disable=not progress, desc=desc)
+    try:
+        with _deferred_interrupt() as interrupted:
+            while state.iteration < n_iters:
+                step()
+                bar.update()
+                if interrupted():
+                    save()
+                    where = f"; state saved to {checkpoint}" if checkpoint is not None else ""
+                    raise KeyboardInterrupt(f"{desc or 'run'} interrupted at iteration {state.iteration}{where}")
+                if checkpoint is not None and state.iteration % every == 0:
+                    save()
+    finally:
+        bar.close()
+    save()
