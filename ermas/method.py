@@ -1,6 +1,6 @@
 """ERMAS's rules, independent of how a policy is represented (paper Section 4, with its errors corrected).
 
-The agents look for the epsilon-equilibrium that is worst for the robust actor (the planner):
+The agents look for the epsilon-equilibrium that is worst for the robust actor (the planner)::
 
     min_theta  J_r(theta)  s.t.  R_i(theta) <= epsilon  for every agent i,                  (Eq. 7-8)
     R_i(theta) = max_{KL(pi_i || pi_i') <= rho} J_i(theta_i', theta_-i) - J_i(theta)        (Eq. 10, 13-14)
@@ -28,7 +28,7 @@ import torch
 Tensor = torch.Tensor
 
 META_VARIANTS = ("paper", "literal", "released", "danskin", "none")
-"""How the gradient of the regret's first term, d/dtheta_i J_i(theta_i*(theta), theta_-i), is
+"""How the gradient of the regret's first term, ``d/dtheta_i J_i(theta_i*(theta), theta_-i)``, is
 approximated. With g_k the policy gradient of J_i at the k-th point of the deviation path (g_1 at theta_i,
 g_{M+1} at the deviation theta_i*) and g_0 the standard policy gradient of J_i on the batch B_0, the
 agent's ascent direction is ``-grad J_r + lambda_i d_i`` with the own-reward term ``d_i``
@@ -107,9 +107,10 @@ def marl_run(seed: int) -> RunSpec:
 
 @dataclass(frozen=True)
 class RunSettings:
-    """The settings of ``B`` runs as ``(B,)`` tensors, for a batch that advances together (see :meth:`build`).
+    """The settings of ``B`` runs as ``(B,)`` tensors, for a batch that advances together.
 
-    ``meta`` indexes :data:`META_VARIANTS`; ``lambda_after_warmup`` is lambda at the first dual step.
+    Built by :meth:`RunSettings.build`. ``meta`` indexes :data:`META_VARIANTS`; ``lambda_after_warmup`` is
+    lambda at the first dual step.
     """
 
     epsilon: Tensor
@@ -121,6 +122,9 @@ class RunSettings:
 
     @classmethod
     def build(cls, runs: Sequence[RunSpec], dtype: torch.dtype, n_agents: int, lambda_max: float) -> RunSettings:
+        """The settings of ``runs`` for ``n_agents`` agents, in ``dtype``; ``lambda_max`` caps the first dual
+        multiplier."""
+
         def first_lambda(run: RunSpec) -> float:
             weight = own_reward_weight(run.meta, run.beta, n_agents)
             if run.dual and run.continuity and weight > 0:
@@ -135,10 +139,6 @@ class RunSettings:
             torch.tensor([META_VARIANTS.index(r.meta) for r in runs]),
             torch.tensor([first_lambda(r) for r in runs], dtype=dtype),
         )
-
-    def initial_multipliers(self, runs: Sequence[RunSpec], n_agents: int) -> Tensor:
-        """``(B, N)``: every agent's multiplier during the warm-up, lambda_0."""
-        return torch.tensor([[run.lambda0] * n_agents for run in runs], dtype=self.beta.dtype)
 
     def after_warmup(self, lambdas: Tensor) -> Tensor:
         """``(B, N)`` multipliers for the first dual step: runs with dual updates restart from

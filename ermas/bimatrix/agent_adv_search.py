@@ -49,8 +49,8 @@ from ermas.optim import adam_update
 from ermas.trpo import trust_region_step
 
 REGRET_SEARCHES = ("sampled", "exact")
-"""How the deviation search of step 2 sees the game: ``sampled``, TRPO steps on fresh sampled batches (the
-paper); ``exact``, the same trust-region path with exact returns, gradients and Fisher matrices (its limit
+"""The two ways the deviation search of step 2 can see the game. ``sampled``: TRPO steps on fresh sampled
+batches (the paper). ``exact``: the same trust-region path with exact returns, gradients and Fisher matrices (its limit
 of infinitely large batches, :func:`ermas.bimatrix.exact.exact_deviation_paths`)."""
 
 
@@ -313,11 +313,11 @@ def deviation_regret(
     if config.regret_search == "exact":
         path = exact_deviation_paths(game, theta, config.rho, config.n_inner, per_run_payoffs(payoffs))
         return path, method.regret_estimate(path.final_value, path.start_value).view(n_agents, n_runs).T
-    path = _sampled_deviation_paths(game, config, theta, batch0, generators, payoffs)
+    path = sampled_deviation_paths(game, config, theta, batch0, generators, payoffs)
     return path, method.regret_estimate(path.final_value.view(n_agents, n_runs).T, batch0.mean_rewards()[:, 1:])
 
 
-def _sampled_deviation_paths(
+def sampled_deviation_paths(
     game: BimatrixGame,
     config: SearchConfig,
     theta: torch.Tensor,

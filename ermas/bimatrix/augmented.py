@@ -17,7 +17,7 @@ Two variants:
     ``o`` is chosen once per episode, like ``a``.
 
 Because neither side observes the other's choice within an episode, the agents' expected reward
-given the planner's policy is a fixed table per run; :meth:`reward_tables` builds it.
+given the planner's policy is a fixed table per run; :meth:`AugmentedGame.reward_tables` builds it.
 """
 
 from __future__ import annotations

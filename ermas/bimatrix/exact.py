@@ -326,13 +326,18 @@ def _feasible_optimum(
         )
 
 
-def trust_region_regret(game: BimatrixGame, logits: Tensor, rho: float, steps: int = 150) -> Tensor:
+def trust_region_regret(
+    game: BimatrixGame, logits: Tensor, rho: float, steps: int = 150, moving_weights: bool = False
+) -> Tensor:
     """``(B, 2)`` each agent's regret inside its KL trust region of radius ``rho`` (paper Eq. 13-14).
 
     The value is exact up to the optimiser's tolerance. Its gradient with respect to ``logits`` is
     the envelope-theorem gradient of the constrained maximum: at the optimum ``pi'*`` with multiplier
-    ``nu*``, ``d/dtheta max = d/dtheta [J_i(pi'*, pi_-i) - nu* KL_w(pi_i || pi'*)]`` with ``pi'*``,
-    ``nu*`` and ``w`` held fixed.
+    ``nu*``, ``d/dtheta max = d/dtheta [J_i(pi'*, pi_-i) - nu* KL_w(pi_i || pi'*)]`` with ``pi'*`` and
+    ``nu*`` held fixed. The KL's state weights ``w`` are the current visitation; by default they are held
+    fixed too (the ball's weights frozen at theta), with ``moving_weights=True`` they move with theta, as
+    the paper's definition of the ball (weights at the current joint policy) implies; the extra term is
+    ``-nu* sum_s (d w(s) / d theta) KL_s(pi_i || pi'*)``.
     """
     returns = exact_returns(game, logits)
     out = []
@@ -340,7 +345,8 @@ def trust_region_regret(game: BimatrixGame, logits: Tensor, rho: float, steps: i
         br = trust_region_best_response(game, logits, agent, rho, steps=steps)
         deviated = _with_agent(logits, agent, br.logits[:, None])[:, 0]
         dev_value = exact_returns(game, deviated)[:, 1 + agent]
-        penalty = br.multiplier * (mean_kl(br.weights, logits[:, agent], br.logits) - rho)
+        weights = visitation(game, logits) if moving_weights else br.weights
+        penalty = br.multiplier * (mean_kl(weights, logits[:, agent], br.logits) - rho)
         # the penalty adds its gradient (the envelope term) but not its value
         out.append(dev_value - returns[:, 1 + agent] - (penalty - penalty.detach()))
     return torch.stack(out, dim=1)

@@ -61,7 +61,7 @@ class BimatrixGame:
 
     @property
     def n_actions(self) -> int:
-        """Actions per agent: stay, up, down."""
+        """The number of actions of each agent (stay, up, down)."""
         return N_ACTIONS
 
     @cached_property

@@ -1,6 +1,6 @@
 """How well each meta-gradient variant approximates the true gradient of the trust-region regret.
 
-For agent ``i`` the regret inside its trust region is
+For agent ``i`` the regret inside its trust region is::
 
     R_i(theta) = max_{KL_w(pi_i || pi_i') <= rho} J_i(theta_i', theta_-i) - J_i(theta)        (Eq. 10, 13-14)
 
@@ -56,10 +56,14 @@ def variant_estimates(
     return estimates
 
 
-def exact_regret_gradients(game: BimatrixGame, logits: torch.Tensor, rho: float) -> torch.Tensor:
-    """``(B, N, S, A)``: exact ``d R_i / d theta_i`` for each agent ``i`` (envelope theorem)."""
+def exact_regret_gradients(
+    game: BimatrixGame, logits: torch.Tensor, rho: float, moving_weights: bool = False
+) -> torch.Tensor:
+    """``(B, N, S, A)``: exact ``d R_i / d theta_i`` for each agent ``i`` (envelope theorem), with the KL's state
+    weights held fixed at the current visitation or, with ``moving_weights``, moving with theta (see
+    :func:`ermas.bimatrix.exact.trust_region_regret`)."""
     logits = logits.detach().requires_grad_(True)
-    regrets = trust_region_regret(game, logits, rho)
+    regrets = trust_region_regret(game, logits, rho, moving_weights=moving_weights)
     grads = [torch.autograd.grad(regrets[:, i].sum(), logits, retain_graph=True)[0][:, i] for i in range(game.n_agents)]
     return torch.stack(grads, dim=1)
 
@@ -73,16 +77,18 @@ def cosine_similarities(
     beta: float = 0.2,
     lam: float = 8.0,
     logit_scale: float = 1.0,
+    moving_weights: bool = False,
 ) -> pd.DataFrame:
     """Cosine similarity of every variant with the exact regret gradient, for random policy pairs.
 
-    One row per (pair, agent); one column per variant.
+    One row per (pair, agent); one column per variant. ``moving_weights`` picks the reference gradient
+    whose KL state weights move with theta (see :func:`exact_regret_gradients`).
     """
     gen = torch.Generator().manual_seed(seed)
     shape = (n_pairs, game.n_agents, game.n_states, game.n_actions)
     logits = logit_scale * torch.randn(shape, generator=gen, dtype=game.payoffs.dtype)
     rows = []
-    exact_all = exact_regret_gradients(game, logits, rho)
+    exact_all = exact_regret_gradients(game, logits, rho, moving_weights)
     for agent in range(game.n_agents):
         exact = exact_all[:, agent].flatten(1)
         estimates = variant_estimates(game, logits, agent, rho, n_inner, beta, lam)
@@ -135,3 +141,28 @@ def one_state_danskin_check(rho: float, logits: torch.Tensor, reward: torch.Tens
     danskin = grad(one_state_best_deviation(logits, reward, rho).log()) - grad(logits)
     cosine = torch.nn.functional.cosine_similarity(danskin, true, dim=0)
     return (danskin.norm() / true.norm()).item(), cosine.item()
+
+
+def weight_dependence(
+    game: BimatrixGame, n_pairs: int = 24, seed: int = 0, rho: float = 0.05, logit_scale: float = 1.0
+) -> pd.DataFrame:
+    """How far the fixed-weight regret gradient is from the one whose KL weights move with theta.
+
+    One row per (random policy pair, agent): the cosine between the two exact gradients and the norm of
+    the moving-weight one over the fixed-weight one (:func:`exact_regret_gradients`).
+    """
+    gen = torch.Generator().manual_seed(seed)
+    shape = (n_pairs, game.n_agents, game.n_states, game.n_actions)
+    logits = logit_scale * torch.randn(shape, generator=gen, dtype=game.payoffs.dtype)
+    fixed = exact_regret_gradients(game, logits, rho).flatten(2)
+    moving = exact_regret_gradients(game, logits, rho, moving_weights=True).flatten(2)
+    cosine = torch.nn.functional.cosine_similarity(moving, fixed, dim=-1)  # (B, N)
+    ratio = moving.norm(dim=-1) / fixed.norm(dim=-1)
+    return pd.DataFrame(
+        {
+            "pair": torch.arange(n_pairs).repeat_interleave(game.n_agents).numpy(),
+            "agent": torch.arange(1, game.n_agents + 1).repeat(n_pairs).numpy(),
+            "cosine": cosine.flatten().numpy(),
+            "norm_ratio": ratio.flatten().numpy(),
+        }
+    )

@@ -42,7 +42,7 @@ class PlannerRun:
     """One run of the outer loop.
 
     Attributes:
-        agents: how the agents learn (an ERMAS :class:`RunSpec`, or :func:`ermas.method.marl_run` for the
+        agents: how the agents learn (an ERMAS :class:`~ermas.method.RunSpec`, or :func:`ermas.method.marl_run` for the
             baselines).
         q: the agents' weight on the planner's reward, ``r_i - q r~``.
         dr_scale: domain randomisation: every agent's reward at every cell is shifted by an independent
