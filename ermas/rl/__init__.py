@@ -1,0 +1,1 @@
+"""Learners for neural policies over batched environments (PPO), shared by the worlds that need them."""

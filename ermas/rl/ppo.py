@@ -1,0 +1,170 @@
+"""Proximal policy optimisation (PPO; Schulman et al., 2017) for policies over batched environments.
+
+Read top to bottom, in the manner of CleanRL's single-file algorithms:
+
+1. :func:`masked_categorical`, :func:`sample_actions`: the policy's action distribution, one categorical
+   per action head, with masked actions given probability exactly zero (they are never drawn);
+2. :func:`gae`: generalised advantage estimates, cut at episode ends (no value bootstrapped across them);
+3. :func:`ppo_loss`: the clipped policy loss, the clipped value loss and the entropy bonus;
+4. :func:`ppo_update`: shuffled minibatches over the batch for ``epochs`` passes, with gradient clipping.
+
+A policy is any ``torch.nn.Module`` with ``evaluate(observations, mask) -> (logits, values)``: logits
+``(N, K, A)`` for ``K`` action heads of ``A`` choices each (an agent has one head, the tax planner one per
+bracket), values ``(N,)``. Observations are a dict of tensors whose first dimension is the sample ``N``.
+The defaults of :class:`PPOConfig` are the authors' release's settings for the agents (see the book).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+
+Tensor = torch.Tensor
+
+
+@dataclass(frozen=True)
+class PPOConfig:
+    """PPO's settings; a schedule of the entropy weight is passed to :func:`ppo_update` per call."""
+
+    gamma: float = 0.998  # discount per step
+    gae_lambda: float = 0.98
+    clip: float = 0.3  # policy ratio clipped to [1 - clip, 1 + clip]
+    value_coef: float = 0.05
+    value_clip: float = 50.0  # value prediction kept within this of the old prediction
+    max_grad_norm: float = 10.0
+    lr: float = 3e-4
+    minibatch_size: int = 3000
+    epochs: int = 1  # passes over the batch per update
+
+    def __post_init__(self) -> None:
+        for name in ("gamma", "gae_lambda"):
+            value = getattr(self, name)
+            if not 0 <= value <= 1:
+                raise ValueError(f"{name} must lie in [0, 1]; got {value!r}")
+        for name in ("clip", "value_coef", "value_clip", "max_grad_norm", "lr"):
+            value = getattr(self, name)
+            if not (math.isfinite(value) and value > 0):
+                raise ValueError(f"{name} must be a finite number > 0; got {value!r}")
+        for name in ("minibatch_size", "epochs"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or value < 1:
+                raise ValueError(f"{name} must be a positive integer; got {value!r}")
+
+
+def masked_categorical(logits: Tensor, mask: Tensor | None) -> torch.distributions.Categorical:
+    """One categorical per head over ``logits (..., K, A)``; where ``mask (..., K, A)`` is False the action's
+    probability is exactly zero (its logit is the dtype's most negative number, so ``exp`` underflows)."""
+    if mask is not None:
+        if not bool(mask.any(-1).all()):
+            raise ValueError("every action head needs at least one allowed action")
+        logits = logits.masked_fill(~mask, torch.finfo(logits.dtype).min)
+    return torch.distributions.Categorical(logits=logits)
+
+
+def sample_actions(dist: torch.distributions.Categorical, generator: torch.Generator) -> Tensor:
+    """Draw one action per head from ``dist`` with ``generator`` (reproducible; a zero-probability action is
+    never drawn). Returns a long tensor of ``dist``'s batch shape."""
+    probs = dist.probs
+    flat = torch.multinomial(probs.reshape(-1, probs.shape[-1]), 1, generator=generator)
+    return flat.view(probs.shape[:-1])
+
+
+def gae(rewards: Tensor, values: Tensor, dones: Tensor, last_values: Tensor, gamma: float, lam: float) -> Tensor:
+    """``(T, B)`` advantages by generalised advantage estimation.
+
+    Args:
+        rewards, values: ``(T, B)`` reward of step t and value of the state it was taken in.
+        dones: ``(T, B)`` True where step t ended an episode: nothing after it is bootstrapped.
+        last_values: ``(B,)`` value of the state after the last step (used where it did not end an episode).
+    """
+    advantages = torch.empty_like(rewards)
+    running = torch.zeros_like(last_values)
+    next_values = last_values
+    for t in range(rewards.shape[0] - 1, -1, -1):
+        carry = (~dones[t]).to(rewards.dtype)
+        delta = rewards[t] + gamma * carry * next_values - values[t]
+        running = delta + gamma * lam * carry * running
+        advantages[t] = running
+        next_values = values[t]
+    return advantages
+
+
+@dataclass
+class Batch:
+    """``N`` samples for one update, each field with the sample first: what the policy saw (observations,
+    mask), what it did (actions ``(N, K)``, their summed log-probability ``(N,)`` and its value ``(N,)``),
+    and the targets (advantages and returns ``(N,)``)."""
+
+    observations: dict[str, Tensor]
+    mask: Tensor | None
+    actions: Tensor
+    log_probs: Tensor
+    values: Tensor
+    advantages: Tensor
+    returns: Tensor
+
+    def __len__(self) -> int:
+        return self.actions.shape[0]
+
+    def take(self, index: Tensor) -> Batch:
+        return Batch(
+            {name: obs[index] for name, obs in self.observations.items()},
+            None if self.mask is None else self.mask[index],
+            self.actions[index],
+            self.log_probs[index],
+            self.values[index],
+            self.advantages[index],
+            self.returns[index],
+        )
+
+
+def ppo_loss(policy: torch.nn.Module, batch: Batch, config: PPOConfig, entropy_coef: float) -> tuple[Tensor, dict]:
+    """The PPO loss on ``batch`` (to be minimised) and its parts."""
+    logits, values = policy.evaluate(batch.observations, batch.mask)
+    dist = masked_categorical(logits, batch.mask)
+    log_probs = dist.log_prob(batch.actions).sum(-1)
+    ratio = torch.exp(log_probs - batch.log_probs)
+    advantages = (batch.advantages - batch.advantages.mean()) / (batch.advantages.std() + 1e-8)
+    policy_loss = -torch.min(ratio * advantages, ratio.clamp(1 - config.clip, 1 + config.clip) * advantages).mean()
+    clipped_values = batch.values + (values - batch.values).clamp(-config.value_clip, config.value_clip)
+    value_loss = 0.5 * torch.max((values - batch.returns) ** 2, (clipped_values - batch.returns) ** 2).mean()
+    entropy = dist.entropy().sum(-1).mean()
+    loss = policy_loss + config.value_coef * value_loss - entropy_coef * entropy
+    stats = {
+        "policy_loss": policy_loss.item(),
+        "value_loss": value_loss.item(),
+        "entropy": entropy.item(),
+        "clip_fraction": ((ratio - 1).abs() > config.clip).float().mean().item(),
+    }
+    return loss, stats
+
+
+def ppo_update(
+    policy: torch.nn.Module,
+    optimizer: torch.optim.Optimizer,
+    batch: Batch,
+    config: PPOConfig,
+    entropy_coef: float,
+    generator: torch.Generator,
+) -> dict[str, float]:
+    """``config.epochs`` passes of minibatch steps over ``batch``; returns the last minibatch's statistics.
+
+    Raises ``FloatingPointError`` naming the minibatch where the loss is not finite.
+    """
+    stats: dict[str, float] = {}
+    n = len(batch)
+    for epoch in range(config.epochs):
+        order = torch.randperm(n, generator=generator)
+        for start in range(0, n, config.minibatch_size):
+            loss, stats = ppo_loss(
+                policy, batch.take(order[start : start + config.minibatch_size]), config, entropy_coef
+            )
+            if not torch.isfinite(loss):
+                raise FloatingPointError(f"PPO loss is not finite in epoch {epoch}, minibatch at sample {start}")
+            optimizer.zero_grad()
+            loss.backward()
+            stats["grad_norm"] = torch.nn.utils.clip_grad_norm_(policy.parameters(), config.max_grad_norm).item()
+            optimizer.step()
+    return stats
