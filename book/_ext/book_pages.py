@@ -5,9 +5,9 @@
   GitHub Actions names it in ``GITHUB_SERVER_URL`` and ``GITHUB_REPOSITORY`` (a fork's book points at the
   fork), ``ERMAS_REPOSITORY_URL`` overrides both, and a build that knows no repository shows no such
   buttons rather than buttons that lead nowhere.
-- Each script is included once: sphinx-thebe's configuration script (it registers it from an
-  ``env-before-read-docs`` handler) appeared twice in every page of this book's build, and its second copy
-  declared ``THEBE_JS_URL`` again, a console error in every reader's browser.
+- Each script is included once: sphinx-thebe's inline configuration script reaches every page twice
+  (once with the file name ``None``, once with ``""``; seen with sphinx-thebe 0.3.1 and Sphinx 7.4), and
+  its second copy declared ``THEBE_JS_URL`` again, a console error in every reader's browser.
 """
 
 from __future__ import annotations
@@ -46,7 +46,8 @@ def add_repository_buttons(app: Sphinx, config: Config) -> None:
 
 def _script_key(script: Any) -> tuple:
     attributes = getattr(script, "attributes", {}) or {}
-    return (getattr(script, "filename", str(script)), tuple(sorted((k, str(v)) for k, v in attributes.items())))
+    filename = getattr(script, "filename", str(script)) or ""  # an inline script's is None or "", by route
+    return (filename, tuple(sorted((k, str(v)) for k, v in attributes.items())))
 
 
 def drop_repeated_scripts(

@@ -126,6 +126,12 @@ def _link_problems(root: Path, page_url: str, base: str, href: str) -> list[str]
     return []
 
 
+def _redirect_target(page: Path) -> str | None:
+    """Where a page that is only a ``<meta http-equiv="Refresh">`` redirect sends the reader, else ``None``."""
+    match = re.search(r'http-equiv="Refresh"\s+content="\d+;\s*url=([^"]+)"', page.read_text(encoding="utf-8"), re.I)
+    return match.group(1) if match else None
+
+
 def _is_favicon(url: str) -> bool:
     """Chromium asks every site for /favicon.ico by itself; the book links no such file."""
     return urlsplit(url).path == "/favicon.ico"
@@ -165,10 +171,10 @@ def check_page(browser_page, root: Path, page: Path, base: str) -> tuple[list[st
         problems.append(f"{found['mathErrors']} MathJax error node(s)")
     problems += [f"MathJax does not know the macro {m}" for m in found["undefinedMacros"]]
     problems += [f"image does not load: {src}" for src in found["brokenImages"]]
-    landed = browser_page.url.split("#")[0]  # after any redirect (the book's index.html redirects)
+    landed = browser_page.url.split("#")[0]
     for href in sorted(set(found["links"])):
         problems += _link_problems(root, landed, base, href)
-    relative = landed[len(base) :] if landed.startswith(base) else page.relative_to(root).as_posix()
+    relative = page.relative_to(root).as_posix()
     if re.fullmatch(r"notebooks/fig\d+\.html", relative):
         if not any(all(h in header for h in CLAIMS_HEADER) for header in found["tables"]):
             problems.append("figure notebook page without its claims table")
@@ -205,6 +211,12 @@ def check_site(root: Path, notebooks: list[str] | None = None, chromium: str = C
             tab = browser.new_page()
             for page in pages:
                 name = page.relative_to(root).as_posix()
+                redirect = _redirect_target(page)
+                if redirect is not None:  # a page that only sends the reader on: its target must exist
+                    found = _link_problems(root, base + name, base, redirect)
+                    print(f"visited {name}: redirects to {redirect}" + (f", {found[0]}" if found else ""))
+                    problems += [Problem(name, what) for what in found]
+                    continue
                 found, texts[page] = check_page(tab, root, page, base)
                 print(f"visited {name}: " + (f"{len(found)} problem(s)" if found else "ok"))
                 problems += [Problem(name, what) for what in found]
