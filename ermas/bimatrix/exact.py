@@ -80,7 +80,7 @@ def best_response_value(game: BimatrixGame, logits: Tensor, agent: int) -> Tenso
 def regret(game: BimatrixGame, logits: Tensor) -> Tensor:
     """``(B, 2)`` each agent's unrestricted per-step regret (gain of its best unilateral deviation)."""
     returns = exact_returns(game, logits)
-    best = torch.stack([best_response_value(game, logits, i) for i in range(2)], dim=1)
+    best = torch.stack([best_response_value(game, logits, i) for i in range(game.n_agents)], dim=1)
     return best - returns[:, 1:]
 
 
@@ -341,7 +341,7 @@ def trust_region_regret(
     """
     returns = exact_returns(game, logits)
     out = []
-    for agent in range(2):
+    for agent in range(game.n_agents):
         br = trust_region_best_response(game, logits, agent, rho, steps=steps)
         deviated = _with_agent(logits, agent, br.logits[:, None])[:, 0]
         dev_value = exact_returns(game, deviated)[:, 1 + agent]
