@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from ermas.testing.browser_check import CHROMIUM, check_site
+from ermas.testing.browser_check import CHROMIUM, check_site, report_problems
 
 ROOT = Path(__file__).resolve().parents[1]
 MATHJAX = ROOT / "book" / "static" / "mathjax"
@@ -91,3 +91,11 @@ def test_a_figure_page_without_its_claims_table_fails(site):
     (site / "notebooks" / "mathjax").symlink_to(MATHJAX, target_is_directory=True)
     found = problems_of(site, "notebooks/fig9.html", "<table><tr><th>planner</th></tr></table>")
     assert found == ["figure notebook page without its claims table"]
+
+
+def test_a_report_that_misses_a_figure_fails(tmp_path):
+    report = tmp_path / "book" / "report.html"
+    pages = {report: "Figure 3: PASS. Figure 4: FAIL."}
+    found = report_problems(tmp_path, pages, ["fig3", "fig4", "fig5"])
+    assert [p.what for p in found] == ["the report does not mention Figure 5 (fig5.ipynb)"]
+    assert [p.what for p in report_problems(tmp_path, {}, ["fig3"])] == ["the reproduction report is missing"]
