@@ -259,5 +259,6 @@ def test_saez_taxes_fill_their_buffer_across_episodes_then_follow_the_formula():
     expected_elasticity = taxes.estimate_elasticity(buffer, torch.full((3,), 500), elasticity)
     torch.testing.assert_close(env.saez.elasticity, expected_elasticity)
     valid = torch.ones(3, taxes.SAEZ_BUFFER_SIZE, dtype=torch.bool)
-    expected = taxes.bracket_average_rates(taxes.saez_bin_rates(buffer[..., 0], valid, expected_elasticity))
+    bins = taxes.saez_bin_rates(buffer[..., 0], valid, expected_elasticity, env.brackets)
+    expected = taxes.bracket_average_rates(bins, env.brackets)
     torch.testing.assert_close(env.rates, expected.clamp(0, 1))

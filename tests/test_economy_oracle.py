@@ -27,20 +27,28 @@ from ai_economist.foundation.scenarios.utils import social_metrics as pkg_metric
 RTOL = 1e-9
 
 
-@pytest.fixture(scope="module")
-def saez_component():
-    env = make_reference_env(EconomyConfig(tax_model="saez"))
+SCALINGS = [1000.0, 5000.0]  # the package's default dollars per coin, and one for short tax periods
+
+
+@pytest.fixture(scope="module", params=SCALINGS)
+def saez_component(request):
+    env = make_reference_env(EconomyConfig(tax_model="saez", usd_scaling=request.param))
     env.reset()
     return env.get_component("PeriodicBracketTax")
 
 
-def random_incomes(rng: np.random.Generator, n: int) -> np.ndarray:
-    """Incomes spanning every case: negative, zero, inside the 100 bins, exactly on edges, above 510.3."""
+def brackets_of(component) -> t.Brackets:
+    return t.Brackets.scaled(component.usd_scale)
+
+
+def random_incomes(rng: np.random.Generator, n: int, brackets: t.Brackets) -> np.ndarray:
+    """Incomes spanning every case: negative, zero, inside the 100 bins, exactly on edges, above the top."""
+    top = float(brackets.cutoffs[-1])
     kind = rng.integers(0, 5, n)
     z = np.select(
         [kind == 0, kind == 1, kind == 2, kind == 3],
-        [-rng.exponential(20, n), np.zeros(n), rng.uniform(0, 510.3, n), rng.choice(t.SAEZ_BIN_EDGES.numpy(), n)],
-        510.3 + rng.exponential(300, n),
+        [-rng.exponential(20, n), np.zeros(n), rng.uniform(0, top, n), rng.choice(brackets.saez_edges.numpy(), n)],
+        top + rng.exponential(0.6 * top, n),
     )
     return z
 
@@ -53,15 +61,21 @@ def test_fixed_skills_and_corners_match_the_package():
 
 def test_tax_owed_and_marginal_rates_match_the_package(saez_component):
     rng = np.random.default_rng(0)
+    brackets = brackets_of(saez_component)
+    np.testing.assert_array_equal(brackets.cutoffs.numpy(), saez_component.bracket_cutoffs)
     for _ in range(200):
         rates = rng.uniform(0, 1, 7)
-        incomes = np.concatenate([random_incomes(rng, 16), rt := t.BRACKET_CUTOFFS.numpy() + 0.0, rt + 1e-9])
+        cutoffs = brackets.cutoffs.numpy() + 0.0
+        incomes = np.concatenate([random_incomes(rng, 16, brackets), cutoffs, cutoffs + 1e-9])
         saez_component.curr_bracket_tax_rates = rates
-        due = t.taxes_due(torch.tensor(incomes).unsqueeze(0), torch.tensor(rates).unsqueeze(0))[0]
-        rate = t.marginal_rate(torch.tensor(incomes).unsqueeze(0), torch.tensor(rates).unsqueeze(0))[0]
+        due = t.taxes_due(torch.tensor(incomes).unsqueeze(0), torch.tensor(rates).unsqueeze(0), brackets)[0]
+        rate = t.marginal_rate(torch.tensor(incomes).unsqueeze(0), torch.tensor(rates).unsqueeze(0), brackets)[0]
         np.testing.assert_allclose(due, [saez_component.taxes_due(z) for z in incomes], rtol=RTOL, atol=1e-12)
         np.testing.assert_array_equal(rate, [saez_component.marginal_rate(z) for z in incomes])
-    us = t.taxes_due(torch.tensor([[9.7, 100.0, 600.0]]), t.US_FEDERAL_2018_RATES.unsqueeze(0))[0]
+
+
+def test_us_federal_taxes_by_hand():
+    us = t.taxes_due(torch.tensor([[9.7, 100.0, 600.0]]), t.US_FEDERAL_2018_RATES.unsqueeze(0), t.Brackets.scaled())[0]
     # By hand from the 2018 schedule (thousands of dollars): $970 on $9,700; $18,174.50 on $100,000.
     on_100k = 0.10 * 9.7 + 0.12 * (39.475 - 9.7) + 0.22 * (84.2 - 39.475) + 0.24 * (100 - 84.2)
     np.testing.assert_allclose(us[:2], [0.97, on_100k], rtol=1e-12)
@@ -72,7 +86,10 @@ def test_tax_owed_and_marginal_rates_match_the_package(saez_component):
 def test_saez_rates_and_elasticity_match_the_package(saez_component, seed):
     rng = np.random.default_rng(seed)
     n = int(rng.integers(20, 501))
-    incomes = random_incomes(rng, n) if seed % 4 else rng.uniform(0, 60, n)  # some buffers leave bins empty
+    brackets = brackets_of(saez_component)
+    top = float(brackets.cutoffs[-1])
+    # some buffers leave bins empty
+    incomes = random_incomes(rng, n, brackets) if seed % 4 else rng.uniform(0, 0.12 * top, n)
     tau = np.where(rng.random(n) < 0.1, 1.0, rng.choice(t.PLANNER_RATES.numpy(), n))
     elas_prev = float(rng.uniform(0, 2))
     pairs = np.stack([incomes, tau], 1)
@@ -84,10 +101,11 @@ def test_saez_rates_and_elasticity_match_the_package(saez_component, seed):
         their_bins, saez_component._saez_income_bin_edges, saez_component._saez_income_bin_sizes
     )
     our_bins = t.saez_bin_rates(
-        torch.tensor(incomes).unsqueeze(0), torch.ones(1, n, dtype=torch.bool), torch.tensor([elas])
+        torch.tensor(incomes).unsqueeze(0), torch.ones(1, n, dtype=torch.bool), torch.tensor([elas]), brackets
     )[0]
     np.testing.assert_allclose(our_bins, their_bins, rtol=RTOL, atol=1e-12)
-    np.testing.assert_allclose(t.bracket_average_rates(our_bins.unsqueeze(0))[0], their_brackets, rtol=RTOL, atol=1e-12)
+    ours = t.bracket_average_rates(our_bins.unsqueeze(0), brackets)[0]
+    np.testing.assert_allclose(ours, their_brackets, rtol=RTOL, atol=1e-12)
 
     their_elas, _ = saez_component.estimate_uniform_income_elasticity(pairs, elas_df=0.98, elas_tm1=elas_prev)
     padded = torch.zeros(1, t.SAEZ_BUFFER_SIZE, 2)
@@ -96,21 +114,24 @@ def test_saez_rates_and_elasticity_match_the_package(saez_component, seed):
     np.testing.assert_allclose(float(ours), their_elas, rtol=RTOL)
 
 
+@pytest.mark.parametrize("usd_scaling", SCALINGS)
 @pytest.mark.parametrize("fixed_elasticity", [None, 3.0])
-def test_saez_period_update_matches_the_package(fixed_elasticity):
+def test_saez_period_update_matches_the_package(fixed_elasticity, usd_scaling):
     """A full period start: buffer of 500 pairs -> elasticity, bracket rates, running average."""
-    env = make_reference_env(EconomyConfig(tax_model="saez", saez_fixed_elasticity=fixed_elasticity))
+    config = EconomyConfig(tax_model="saez", saez_fixed_elasticity=fixed_elasticity, usd_scaling=usd_scaling)
+    env = make_reference_env(config)
     env.reset()
     comp = env.get_component("PeriodicBracketTax")
     rng = np.random.default_rng(1)
-    pairs = np.stack([random_incomes(rng, 500), rng.choice(t.PLANNER_RATES.numpy(), 500)], 1)
+    brackets = t.Brackets.scaled(usd_scaling)
+    pairs = np.stack([random_incomes(rng, 500, brackets), rng.choice(t.PLANNER_RATES.numpy(), 500)], 1)
     state = t.SaezState.empty(1)
     for k in range(0, 500, 4):  # one period's four agents at a time, as the simulator adds them
         state.add(torch.tensor(pairs[k : k + 4, 0]).unsqueeze(0), torch.tensor(pairs[k : k + 4, 1]).unsqueeze(0))
     comp._local_saez_buffer = [list(p) for p in pairs]
     for _ in range(3):
         comp.compute_and_set_new_period_rates_from_saez_formula()
-        ours = state.new_rates(0.0, 1.0, fixed_elasticity, torch.Generator().manual_seed(0))
+        ours = state.new_rates(0.0, 1.0, fixed_elasticity, torch.Generator().manual_seed(0), brackets)
         np.testing.assert_allclose(ours[0], comp.curr_bracket_tax_rates, rtol=RTOL, atol=1e-12)
         np.testing.assert_allclose(state.elasticity[0], comp.elas_t, rtol=RTOL)
         np.testing.assert_allclose(state.running_rates[0], comp.running_avg_tax_rates, rtol=RTOL, atol=1e-12)
@@ -155,6 +176,16 @@ def test_a_whole_episode_replays_step_for_step(tax_model):
     # The episode exercised every mechanic.
     assert log.n_trades > 20 and log.n_builds > 3 and log.taxes > 1 and log.n_moves > 500
     assert log.n_invalid_actions > 100
+
+
+def test_a_scaled_us_federal_schedule_replays_step_for_step():
+    """With 5000 dollars per coin and 50-step tax periods, incomes reach the upper brackets."""
+    config = EconomyConfig(
+        regen_prob=0.0, gather_bonus=False, tax_model="us_federal", tax_period=50, usd_scaling=5000.0
+    )
+    log = replay_against_package(config, steps=400, seed=5)
+    assert not log.mismatches, log.mismatches[:3]
+    assert log.taxes > 1
 
 
 def test_fixed_rates_and_no_taxes_replay():

@@ -37,6 +37,9 @@ class EconomyConfig:
             in steps, and open orders per agent and resource.
         tax_model: one of ``"none"``, ``"us_federal"``, ``"planner"``, ``"saez"``, ``"fixed"``.
         tax_period: steps per tax period.
+        usd_scaling: dollars per coin: the 2018 US federal bracket cutoffs are divided by it (the package's
+            default, 1000, puts the top cutoff at 510.3 coin; short tax periods need a larger scaling for
+            their incomes to reach the upper brackets). The Saez model's income bins scale with it.
         fixed_rates: the 7 bracket rates for ``tax_model="fixed"``.
         saez_fixed_elasticity: use this elasticity in the Saez formula instead of the estimate.
         tax_annealing: ``(warmup, slope)``: the largest allowed rate is
@@ -62,6 +65,7 @@ class EconomyConfig:
     max_orders: int = 5
     tax_model: str = "planner"
     tax_period: int = 100
+    usd_scaling: float = 1000.0
     fixed_rates: tuple[float, ...] | None = None
     saez_fixed_elasticity: float | None = None
     tax_annealing: tuple[float, float] | None = None
@@ -76,6 +80,7 @@ class EconomyConfig:
         check_int("order_duration", self.order_duration, 1, 98)
         check_int("observation_range", self.observation_range, 0, 10**6)
         check_number("regen_prob", self.regen_prob, 0.0, 1.0)
+        check_number("usd_scaling", self.usd_scaling, 1e-3, 1e9)
         for name in ("move_labor", "collect_labor", "build_labor", "order_labor", "labor_warmup", "base_payment"):
             check_number(name, getattr(self, name), 0.0)
         check_number("max_skill_multiplier", self.max_skill_multiplier, 1.0)

@@ -151,6 +151,7 @@ class Economy:
         self._neighbour = torch.where(on_map, new_r * width + new_c, 0)  # (H*W, 4)
         self._neighbour_land = on_map & ~self._water[self._neighbour]
         self.completions = 0
+        self.brackets = taxes.Brackets.scaled(self.config.usd_scaling)
         self.saez = taxes.SaezState.empty(batch)
         self._positive_reward_steps = torch.zeros(batch, dtype=torch.float64)
         self.reset()
@@ -426,7 +427,7 @@ class Economy:
             return torch.tensor(cfg.fixed_rates, dtype=torch.float64).clamp(max=limit).expand(b, -1).clone()
         if reset:
             return self.saez.running_rates.clamp(max=limit)
-        return self.saez.new_rates(0.0, limit, cfg.saez_fixed_elasticity, self.generator)
+        return self.saez.new_rates(0.0, limit, cfg.saez_fixed_elasticity, self.generator, self.brackets)
 
     def _set_planner_rates(self, planner_actions: torch.Tensor | None) -> None:
         if planner_actions is None:
@@ -452,9 +453,9 @@ class Economy:
         if self.tax_phase >= cfg.tax_period:
             coin_total = self.coin_total()
             income = coin_total - self.last_coin
-            due = taxes.taxes_due(income, self.rates)
+            due = taxes.taxes_due(income, self.rates, self.brackets)
             tax_paid = torch.minimum(self.holdings.coin, due)  # escrowed coin is not taxed away
-            rate = taxes.marginal_rate(income, self.rates)
+            rate = taxes.marginal_rate(income, self.rates, self.brackets)
             self.holdings.coin -= tax_paid
             lump_sum = tax_paid.sum(-1) / N_AGENTS
             self.holdings.coin += lump_sum.unsqueeze(-1)

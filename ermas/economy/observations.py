@@ -121,7 +121,7 @@ def _tax_features(env: Economy) -> torch.Tensor:
 
 def current_marginal_rates(env: Economy) -> torch.Tensor:
     """``(B, A)`` marginal rate on each agent's next unit of income this period."""
-    return taxes.marginal_rate(env.coin_total() - env.last_coin, env.rates)
+    return taxes.marginal_rate(env.coin_total() - env.last_coin, env.rates, env.brackets)
 
 
 @dataclass

@@ -1,7 +1,9 @@
 """Periodic bracket taxes with lump-sum redistribution (the AI Economist's ``PeriodicBracketTax``).
 
 Incomes are taxed once per tax period (100 steps) on a 7-bracket schedule whose cutoffs are the 2018 US
-federal ones divided by 1000. The revenue is shared equally among the agents. Where the rates come from
+federal ones in dollars divided by ``usd_scaling`` (1000 by default, as in the package; a larger scaling
+brings every bracket within reach of the incomes of short tax periods), see :class:`Brackets`. The revenue
+is shared equally among the agents. Where the rates come from
 is the ``tax_model``:
 
 - ``"us_federal"``: the 2018 US federal single-filer rates, fixed;
@@ -21,10 +23,7 @@ import numpy as np
 import torch
 
 TAX_MODELS = ("none", "us_federal", "planner", "saez", "fixed")
-BRACKET_CUTOFFS = torch.tensor([0, 9700, 39475, 84200, 160725, 204100, 510300], dtype=torch.float64) / 1000.0
-BRACKET_SIZES = torch.cat(
-    [BRACKET_CUTOFFS[1:] - BRACKET_CUTOFFS[:-1], torch.tensor([float("inf")], dtype=torch.float64)]
-)
+US_FEDERAL_2018_CUTOFFS_USD = (0, 9700, 39475, 84200, 160725, 204100, 510300)
 US_FEDERAL_2018_RATES = torch.tensor([0.10, 0.12, 0.22, 0.24, 0.32, 0.35, 0.37], dtype=torch.float64)
 N_BRACKETS = 7
 # The planner's 21 rates 0.00, 0.05, ..., 1.00, computed exactly as the package does (np.arange).
@@ -36,11 +35,36 @@ SAEZ_MIN_PAIRS_FOR_ELASTICITY = 10
 SAEZ_ELASTICITY_DECAY = 0.98
 SAEZ_INITIAL_ELASTICITY = 0.5
 SAEZ_N_BINS = 100
-SAEZ_BIN_EDGES = torch.from_numpy(np.linspace(0, float(BRACKET_CUTOFFS[-1]), SAEZ_N_BINS + 1))
 SAEZ_RUNNING_AVERAGE = 0.99
 
 
-def taxes_due(income: torch.Tensor, rates: torch.Tensor) -> torch.Tensor:
+@dataclass(frozen=True)
+class Brackets:
+    """The tax brackets in coin, and the Saez model's income bins that go with them.
+
+    Attributes:
+        cutoffs: ``(7,)`` lower edges, the 2018 US federal cutoffs in dollars divided by ``usd_scaling``.
+        sizes: ``(7,)`` widths (the top bracket's is infinite).
+        saez_edges: ``(101,)`` the Saez model's 100 equal income bins on ``[0, top cutoff]`` (the package's
+            bins scale with the cutoffs in the same way).
+    """
+
+    cutoffs: torch.Tensor
+    sizes: torch.Tensor
+    saez_edges: torch.Tensor
+
+    @classmethod
+    def scaled(cls, usd_scaling: float = 1000.0) -> Brackets:
+        """Float64 brackets for ``usd_scaling`` dollars per coin (the package's default is 1000)."""
+        if not (np.isfinite(usd_scaling) and usd_scaling > 0):
+            raise ValueError(f"usd_scaling must be a finite number > 0; got {usd_scaling!r}")
+        cutoffs = torch.tensor(US_FEDERAL_2018_CUTOFFS_USD, dtype=torch.float64) / usd_scaling
+        sizes = torch.cat([cutoffs[1:] - cutoffs[:-1], torch.tensor([float("inf")], dtype=torch.float64)])
+        edges = torch.from_numpy(np.linspace(0, float(cutoffs[-1]), SAEZ_N_BINS + 1))
+        return cls(cutoffs, sizes, edges)
+
+
+def taxes_due(income: torch.Tensor, rates: torch.Tensor, brackets: Brackets) -> torch.Tensor:
     """Tax owed ``sum_b rate_b * min(size_b, max(0, z - cutoff_b))``.
 
     Args:
@@ -49,20 +73,20 @@ def taxes_due(income: torch.Tensor, rates: torch.Tensor) -> torch.Tensor:
     Returns:
         ``(B, A)`` tax owed.
     """
-    past_cutoff = (income.unsqueeze(-1) - BRACKET_CUTOFFS).clamp(min=0)
-    in_bracket = torch.minimum(BRACKET_SIZES, past_cutoff)
+    past_cutoff = (income.unsqueeze(-1) - brackets.cutoffs).clamp(min=0)
+    in_bracket = torch.minimum(brackets.sizes, past_cutoff)
     return (rates.unsqueeze(-2) * in_bracket).sum(-1)
 
 
-def bracket_index(income: torch.Tensor) -> torch.Tensor:
+def bracket_index(income: torch.Tensor, brackets: Brackets) -> torch.Tensor:
     """Index of the bracket ``income`` falls in (0 for negative incomes)."""
-    idx = torch.bucketize(income, BRACKET_CUTOFFS, right=True) - 1
+    idx = torch.bucketize(income, brackets.cutoffs, right=True) - 1
     return idx.clamp(min=0)
 
 
-def marginal_rate(income: torch.Tensor, rates: torch.Tensor) -> torch.Tensor:
+def marginal_rate(income: torch.Tensor, rates: torch.Tensor, brackets: Brackets) -> torch.Tensor:
     """Marginal rate at ``income`` (``(B, A)``) under ``rates`` (``(B, 7)``); 0 for negative incomes."""
-    rate = torch.gather(rates, 1, bracket_index(income))
+    rate = torch.gather(rates, 1, bracket_index(income, brackets))
     return torch.where(income < 0, torch.zeros_like(rate), rate)
 
 
@@ -128,12 +152,15 @@ def _fill_gaps(taus: torch.Tensor) -> torch.Tensor:
     return torch.where(real, taus, prev_val + step * (idx - prev_idx))
 
 
-def saez_bin_rates(incomes: torch.Tensor, valid: torch.Tensor, elasticity: torch.Tensor) -> torch.Tensor:
+def saez_bin_rates(
+    incomes: torch.Tensor, valid: torch.Tensor, elasticity: torch.Tensor, brackets: Brackets
+) -> torch.Tensor:
     """Saez optimal marginal rate per income bin, ``tau(z) = (1 - G(z)) / (1 - G(z) + a(z) e)``.
 
-    Incomes are put in 100 equal bins on ``[0, 510.3]`` plus an open top bin. ``G(z)`` is the average
+    Incomes are put in 100 equal bins on ``[0, top cutoff]`` (510.3 at the default scaling) plus an open
+    top bin. ``G(z)`` is the average
     welfare weight ``1 / max(1, z)`` of incomes at or above ``z`` (averaged between a bin's edges),
-    ``a(z) = z p(z) / P(>= z)`` per unit width, and the top bin's ``a = zbar / (zbar - 510.3)``.
+    ``a(z) = z p(z) / P(>= z)`` per unit width, and the top bin's ``a = zbar / (zbar - top cutoff)``.
 
     Args:
         incomes: ``(B, N)`` incomes; ``valid`` ``(B, N)`` marks the ones to use.
@@ -142,7 +169,7 @@ def saez_bin_rates(incomes: torch.Tensor, valid: torch.Tensor, elasticity: torch
         ``(B, 101)`` marginal rates per bin (the last is the top bin).
     """
     dt = incomes.dtype
-    edges = SAEZ_BIN_EDGES.to(dt)
+    edges = brackets.saez_edges.to(dt)
     top = edges[-1]
     widths = edges[1:] - edges[:-1]
     mids = 0.5 * (edges[:-1] + edges[1:])
@@ -180,7 +207,7 @@ def saez_bin_rates(incomes: torch.Tensor, valid: torch.Tensor, elasticity: torch
     return _fill_gaps(taus)
 
 
-def bracket_average_rates(bin_rates: torch.Tensor) -> torch.Tensor:
+def bracket_average_rates(bin_rates: torch.Tensor, brackets: Brackets) -> torch.Tensor:
     """Average each bracket's bin rates: tax due at the bracket's top minus at its bottom, over its width.
 
     Args:
@@ -188,13 +215,13 @@ def bracket_average_rates(bin_rates: torch.Tensor) -> torch.Tensor:
     Returns:
         ``(B, 7)``; the open top bracket takes the top bin's rate.
     """
-    edges = SAEZ_BIN_EDGES.to(bin_rates.dtype)
+    edges = brackets.saez_edges.to(bin_rates.dtype)
     sizes = torch.cat([edges[1:] - edges[:-1], torch.tensor([float("inf")], dtype=bin_rates.dtype)])
-    past = (BRACKET_CUTOFFS[1:].unsqueeze(-1) - edges).clamp(min=0)  # (6, 101)
+    past = (brackets.cutoffs[1:].unsqueeze(-1) - edges).clamp(min=0)  # (6, 101)
     in_bin = torch.minimum(sizes, past)
     due = (bin_rates.unsqueeze(-2) * in_bin).sum(-1).clamp(min=0)  # (B, 6)
     burden = due - torch.cat([torch.zeros_like(due[..., :1]), due[..., :-1]], -1)
-    return torch.cat([burden / BRACKET_SIZES[:-1], bin_rates[..., -1:]], -1)
+    return torch.cat([burden / brackets.sizes[:-1], bin_rates[..., -1:]], -1)
 
 
 @dataclass
@@ -234,7 +261,12 @@ class SaezState:
         self.n_added += n_agents
 
     def new_rates(
-        self, rate_min: float, rate_max: float, fixed_elasticity: float | None, generator: torch.Generator
+        self,
+        rate_min: float,
+        rate_max: float,
+        fixed_elasticity: float | None,
+        generator: torch.Generator,
+        brackets: Brackets,
     ) -> torch.Tensor:
         """Rates for a new period: uniform random until the buffer is full, then the Saez formula.
 
@@ -247,7 +279,7 @@ class SaezState:
         )
         elasticity = self.elasticity if fixed_elasticity is None else torch.full_like(self.elasticity, fixed_elasticity)
         valid = torch.arange(SAEZ_BUFFER_SIZE) < n_valid.unsqueeze(-1)
-        formula = bracket_average_rates(saez_bin_rates(self.buffer[..., 0], valid, elasticity))
+        formula = bracket_average_rates(saez_bin_rates(self.buffer[..., 0], valid, elasticity, brackets), brackets)
         formula = formula.clamp(rate_min, rate_max)
         random = rate_min + (rate_max - rate_min) * torch.rand(
             self.buffer.shape[0], N_BRACKETS, dtype=torch.float64, generator=generator

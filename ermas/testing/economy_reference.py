@@ -49,7 +49,7 @@ def make_reference_env(config: EconomyConfig, eta: float = 0.23, labor_weight: f
     with contextlib.redirect_stdout(io.StringIO()):  # its import prints GPU notices
         from ai_economist import foundation
 
-    tax: dict[str, Any] = dict(period=config.tax_period, bracket_spacing="us-federal", usd_scaling=1000)
+    tax: dict[str, Any] = dict(period=config.tax_period, bracket_spacing="us-federal", usd_scaling=config.usd_scaling)
     if config.tax_model == "none":
         tax["disable_taxes"] = True
     else:
