@@ -1,0 +1,111 @@
+"""The policy networks of the two-level AI Economist: one network shared by the four agents, one planner.
+
+Both follow the AI Economist's architecture (Zheng et al., 2020) without its LSTM, a stated departure
+(see the book): the policies see the current observation only.
+
+- :class:`AgentNetwork`: the egocentric view (``(9, w, w)``, see :func:`ermas.economy.observations.agent_views`)
+  through two 3x3 convolutions of stride 2 (16 then 32 channels), concatenated with the 135 flat features,
+  then two dense layers with LayerNorm; 50 action logits. The value has its own tower of the same shape
+  (separate policy and value networks, as in the recipe). Agent identities in the view (house owner and
+  agent position: 0 nobody, 1 the observer, ``j + 2`` agent ``j``) enter one-hot.
+- :class:`PlannerNetwork`: the planner's 107 flat features through two dense layers with LayerNorm; one
+  head of 22 logits per tax bracket ("keep" and the 21 rates), and a separate value tower.
+
+Parameters are created in an explicit dtype (float32 by default), whatever torch's default; inputs are
+cast to it. Both expose ``evaluate(observations, mask) -> (logits (N, K, A), values (N,))``, the interface of
+:func:`ermas.rl.ppo.ppo_update`; the mask is applied by :func:`ermas.rl.ppo.masked_categorical`, so a
+masked action is never drawn.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from ermas.economy.config import N_AGENTS
+from ermas.economy.env import N_AGENT_ACTIONS
+from ermas.economy.observations import N_SPATIAL_CHANNELS
+from ermas.economy.taxes import N_BRACKETS, N_PLANNER_CHOICES
+
+N_IDENTITY_CHANNELS = 2  # house owner and agent position, the last two channels of the view
+N_IDENTITIES = N_AGENTS + 2  # nobody, the observer, and each agent j as j + 2
+AGENT_FLAT_FEATURES = 135
+PLANNER_FLAT_FEATURES = 107
+
+
+def _dense(n_in: int, width: int, dtype: torch.dtype) -> nn.Sequential:
+    return nn.Sequential(
+        nn.Linear(n_in, width, dtype=dtype),
+        nn.LayerNorm(width, dtype=dtype),
+        nn.ReLU(),
+        nn.Linear(width, width, dtype=dtype),
+        nn.LayerNorm(width, dtype=dtype),
+        nn.ReLU(),
+    )
+
+
+class _AgentTower(nn.Module):
+    """Convolutions over the view, then dense layers over the view's features and the flat features."""
+
+    def __init__(self, view_side: int, width: int, dtype: torch.dtype) -> None:
+        super().__init__()
+        self.dtype = dtype
+        channels = N_SPATIAL_CHANNELS - N_IDENTITY_CHANNELS + N_IDENTITY_CHANNELS * N_IDENTITIES
+        self.conv = nn.Sequential(
+            nn.Conv2d(channels, 16, 3, stride=2, padding=1, dtype=dtype),
+            nn.ReLU(),
+            nn.Conv2d(16, 32, 3, stride=2, padding=1, dtype=dtype),
+            nn.ReLU(),
+            nn.Flatten(),
+        )
+        side = (view_side + 1) // 2
+        side = (side + 1) // 2
+        self.dense = _dense(32 * side * side + AGENT_FLAT_FEATURES, width, dtype)
+
+    def forward(self, view: torch.Tensor, flat: torch.Tensor) -> torch.Tensor:
+        plain = view[:, : N_SPATIAL_CHANNELS - N_IDENTITY_CHANNELS].to(self.dtype)
+        ids = view[:, N_SPATIAL_CHANNELS - N_IDENTITY_CHANNELS :].long()  # (N, 2, w, w)
+        one_hot = nn.functional.one_hot(ids, N_IDENTITIES).permute(0, 1, 4, 2, 3).flatten(1, 2).to(self.dtype)
+        features = self.conv(torch.cat([plain, one_hot], 1))
+        return self.dense(torch.cat([features, flat.to(self.dtype)], 1))
+
+
+class AgentNetwork(nn.Module):
+    """The agents' shared policy and value (see the module docstring).
+
+    Observations: ``{"view": (N, 9, w, w) uint8, "flat": (N, 135) float32}`` for ``N`` agent-steps;
+    ``mask (N, 1, 50)``. Returns logits ``(N, 1, 50)`` and values ``(N,)``.
+    """
+
+    def __init__(self, view_side: int = 11, width: int = 128, dtype: torch.dtype = torch.float32) -> None:
+        super().__init__()
+        self.policy_tower = _AgentTower(view_side, width, dtype)
+        self.value_tower = _AgentTower(view_side, width, dtype)
+        self.logits = nn.Linear(width, N_AGENT_ACTIONS, dtype=dtype)
+        self.value = nn.Linear(width, 1, dtype=dtype)
+
+    def evaluate(self, observations: dict[str, torch.Tensor], mask: torch.Tensor | None) -> tuple[torch.Tensor, ...]:
+        view, flat = observations["view"], observations["flat"]
+        logits = self.logits(self.policy_tower(view, flat)).unsqueeze(1)
+        return logits, self.value(self.value_tower(view, flat)).squeeze(-1)
+
+
+class PlannerNetwork(nn.Module):
+    """The tax planner's policy and value (see the module docstring).
+
+    Observations: ``{"flat": (N, 107) float32}``; ``mask (N, 7, 22)``. Returns logits ``(N, 7, 22)`` and
+    values ``(N,)``.
+    """
+
+    def __init__(self, width: int = 256, dtype: torch.dtype = torch.float32) -> None:
+        super().__init__()
+        self.dtype = dtype
+        self.policy_tower = _dense(PLANNER_FLAT_FEATURES, width, dtype)
+        self.value_tower = _dense(PLANNER_FLAT_FEATURES, width, dtype)
+        self.logits = nn.Linear(width, N_BRACKETS * N_PLANNER_CHOICES, dtype=dtype)
+        self.value = nn.Linear(width, 1, dtype=dtype)
+
+    def evaluate(self, observations: dict[str, torch.Tensor], mask: torch.Tensor | None) -> tuple[torch.Tensor, ...]:
+        flat = observations["flat"].to(self.dtype)
+        logits = self.logits(self.policy_tower(flat)).view(-1, N_BRACKETS, N_PLANNER_CHOICES)
+        return logits, self.value(self.value_tower(flat)).squeeze(-1)

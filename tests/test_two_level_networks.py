@@ -1,0 +1,48 @@
+"""The agents' and the planner's networks on real observations: shapes, and masks honoured when sampling."""
+
+import torch
+
+from ermas.economy import Economy, EconomyConfig, observe
+from ermas.economy.taxes import PLANNER_RATES
+from ermas.rl.ppo import masked_categorical, sample_actions
+from ermas.two_level.networks import AgentNetwork, PlannerNetwork
+
+
+def agent_batch(obs):
+    b, a = obs.agent_mask.shape[:2]
+    view = obs.agent_spatial.reshape(b * a, *obs.agent_spatial.shape[2:])
+    return {"view": view, "flat": obs.agent_flat.reshape(b * a, -1)}, obs.agent_mask.reshape(b * a, 1, -1)
+
+
+def test_the_agent_network_reads_real_observations_and_never_draws_a_masked_action():
+    torch.manual_seed(0)
+    env = Economy(3, EconomyConfig(tax_model="us_federal"), seed=1)
+    network = AgentNetwork(view_side=2 * env.config.observation_range + 1)
+    obs = observe(env)
+    batch, mask = agent_batch(obs)
+    logits, values = network.evaluate(batch, mask)
+    assert logits.shape == (12, 1, 50) and values.shape == (12,)
+    # float32 parameters although the tests run with float64 as torch's default: the dtype is explicit
+    assert {p.dtype for p in network.parameters()} == {torch.float32} == {logits.dtype}
+    assert not mask.all()  # some actions are unavailable at the start (e.g. building, selling)
+    dist = masked_categorical(logits.repeat(500, 1, 1), mask.repeat(500, 1, 1))
+    draws = sample_actions(dist, torch.Generator())
+    assert mask.repeat(500, 1, 1).gather(-1, draws[..., None]).all()
+
+
+def test_the_planner_heads_honour_the_annealing_mask():
+    torch.manual_seed(0)
+    env = Economy(2, EconomyConfig(tax_model="planner", tax_annealing=(0.0, 0.3)), seed=2)
+    env.completions = 1  # the largest allowed rate is now 0.3
+    network = PlannerNetwork()
+    obs = observe(env)
+    logits, values = network.evaluate({"flat": obs.planner_flat}, obs.planner_mask)
+    assert logits.shape == (2, 7, 22) and values.shape == (2,)
+    draws = sample_actions(
+        masked_categorical(logits.repeat(2000, 1, 1), obs.planner_mask.repeat(2000, 1, 1)), torch.Generator()
+    )
+    chosen_rates = PLANNER_RATES[(draws[draws > 0] - 1)]
+    assert chosen_rates.numel() > 0 and chosen_rates.max() <= 0.3 + 1e-12
+    env.step(torch.zeros(2, 4, dtype=torch.long), planner_actions=draws[:2])  # the period's first step sets rates
+    later = observe(env).planner_mask
+    assert later[:, :, 0].all() and not later[:, :, 1:].any()  # within a period only "keep" is allowed
