@@ -477,6 +477,25 @@ class Economy:
         flat = self.resources.view(self.batch, -1)
         flat[:, self._source_index] |= (draw < p).to(torch.int8)
 
+    def memory(self) -> dict:
+        """What the economy carries from one episode to the next (tensors and numbers, for a checkpoint):
+        completed episodes, the labor warm-up's count, the Saez model's buffer and estimates, and the
+        random generator. Saved at an episode's end and restored with :meth:`load_memory`, a run continues
+        as if it had not stopped."""
+        return {
+            "completions": self.completions,
+            "positive_reward_steps": self._positive_reward_steps,
+            "saez": vars(self.saez),
+            "generator": self.generator.get_state(),
+        }
+
+    def load_memory(self, memory: dict) -> None:
+        """Restore what :meth:`memory` returned (then call :meth:`reset` to start the next episode)."""
+        self.completions = int(memory["completions"])
+        self._positive_reward_steps = memory["positive_reward_steps"].clone()
+        self.saez = taxes.SaezState(**{name: value.clone() for name, value in memory["saez"].items()})
+        self.generator.set_state(memory["generator"])
+
     # --- summaries ----------------------------------------------------------------------------------
 
     def summary(self) -> EpisodeSummary:
