@@ -1,0 +1,251 @@
+"""Training the two-level AI Economist by PPO: the agents alone (phase 1), then the agents and the tax planner
+together (phase 2).
+
+One iteration plays one whole episode in each of ``n_envs`` environments, then takes one PPO update of
+the agents' shared network on the ``n_envs x 4 x episode_length`` agent-steps, and, when the economy's
+tax model is ``"planner"``, one of the planner's network on its ``n_envs x episode_length`` steps (the
+planner acts every step; outside a tax period's first step its mask allows only "keep", which carries no
+gradient). Episodes end every environment at once, so an iteration starts from a reset and the state
+between iterations is the networks, the optimisers, the generators and the economy's cross-episode
+memory: :func:`train` checkpoints it and resumes bit for bit.
+
+Phase 1 is ``tax_model="none"`` (the free market); the baselines' agents train under ``"us_federal"`` or
+``"saez"``; phase 2 is ``"planner"`` with tax annealing, starting from phase 1's agents
+(``agents_from``), the planner's entropy weight falling linearly over ``planner_entropy_iters``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import os
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import torch
+
+from ermas.checkpoint import load_checkpoint, run_resumable
+from ermas.economy import Economy, EconomyConfig, observe
+from ermas.rl.ppo import Batch, PPOConfig, gae, masked_categorical, ppo_update, sample_actions
+from ermas.two_level.networks import AgentNetwork, PlannerNetwork
+
+
+@dataclass(frozen=True)
+class TwoLevelTraining:
+    """What one training run does (everything but the economy's rules). The PPO defaults are the
+    authors' release's settings: agents at lr 3e-4 with entropy 0.025, the planner at lr 1e-4."""
+
+    iterations: int
+    n_envs: int = 64
+    eta: float = 0.23  # the agents' isoelastic utility parameter
+    seed: int = 0
+    agent_ppo: PPOConfig = field(default_factory=PPOConfig)
+    planner_ppo: PPOConfig = field(default_factory=lambda: PPOConfig(lr=1e-4))
+    agent_entropy: float = 0.025
+    planner_entropy_start: float = 2.0
+    planner_entropy_end: float = 0.125
+    planner_entropy_iters: int = 1000  # episodes over which the planner's entropy weight falls
+    agent_width: int = 128
+    planner_width: int = 256
+
+    def __post_init__(self) -> None:
+        for name in ("iterations", "n_envs", "agent_width", "planner_width", "planner_entropy_iters"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or value < 1:
+                raise ValueError(f"{name} must be a positive integer; got {value!r}")
+        if not 0 < self.eta <= 1:
+            raise ValueError(f"eta must lie in (0, 1]; got {self.eta!r}")
+        for name in ("agent_entropy", "planner_entropy_start", "planner_entropy_end"):
+            value = getattr(self, name)
+            if not (math.isfinite(value) and value >= 0):
+                raise ValueError(f"{name} must be a finite number >= 0; got {value!r}")
+
+    def planner_entropy(self, iteration: int) -> float:
+        """The planner's entropy weight in ``iteration`` (0-based): linear from start to end, then flat."""
+        progress = min(iteration / self.planner_entropy_iters, 1.0)
+        return self.planner_entropy_start + progress * (self.planner_entropy_end - self.planner_entropy_start)
+
+
+class Trajectory:
+    """One learner's steps of an episode in every environment, turned into a PPO batch at its end."""
+
+    def __init__(self) -> None:
+        self.observations: list[dict[str, torch.Tensor]] = []
+        self.masks: list[torch.Tensor] = []
+        self.actions: list[torch.Tensor] = []
+        self.log_probs: list[torch.Tensor] = []
+        self.values: list[torch.Tensor] = []
+        self.rewards: list[torch.Tensor] = []
+
+    def act(self, network: torch.nn.Module, inputs: dict, mask: torch.Tensor, generator: torch.Generator):
+        """Sample the learner's actions ``(N, K)`` for one step and record what it saw and did."""
+        with torch.no_grad():
+            logits, value = network.evaluate(inputs, mask)
+            dist = masked_categorical(logits, mask)
+            action = sample_actions(dist, generator)
+        self.observations.append(inputs), self.masks.append(mask), self.actions.append(action)
+        self.log_probs.append(dist.log_prob(action).sum(-1)), self.values.append(value)
+        return action
+
+    def reward(self, reward: torch.Tensor) -> None:
+        self.rewards.append(reward.reshape(-1).float())
+
+    def batch(self, ppo: PPOConfig) -> Batch:
+        """The episode's samples with GAE advantages, cut at the episode's end."""
+        rewards, values = torch.stack(self.rewards), torch.stack(self.values)
+        dones = torch.zeros_like(rewards, dtype=torch.bool)
+        dones[-1] = True
+        advantages = gae(rewards, values, dones, torch.zeros_like(values[0]), ppo.gamma, ppo.gae_lambda)
+        names = self.observations[0].keys()
+        return Batch(
+            {name: torch.cat([obs[name] for obs in self.observations]) for name in names},
+            torch.cat(self.masks),
+            torch.cat(self.actions),
+            torch.cat(self.log_probs),
+            values.flatten(),
+            advantages.flatten(),
+            (advantages + values).flatten(),
+        )
+
+    def mean_return(self) -> float:
+        """Summed reward of the episode, averaged over the learner's copies (agents x environments)."""
+        return torch.stack(self.rewards).sum(0).mean().item()
+
+
+def play_episode(
+    env: Economy,
+    agents: AgentNetwork,
+    planner: PlannerNetwork | None,
+    generator: torch.Generator,
+    training: TwoLevelTraining,
+) -> tuple[Batch, Batch | None, dict[str, float]]:
+    """One episode in every environment, from a reset: the agents' batch, the planner's (with a planner),
+    and the episode's statistics (means over environments)."""
+    env.reset()
+    agent_steps, planner_steps = Trajectory(), Trajectory()
+    done = False
+    while not done:
+        obs = observe(env)
+        b, a = obs.agent_mask.shape[:2]
+        inputs = {
+            "view": obs.agent_spatial.reshape(b * a, *obs.agent_spatial.shape[2:]),
+            "flat": obs.agent_flat.reshape(b * a, -1),
+        }
+        actions = agent_steps.act(agents, inputs, obs.agent_mask.reshape(b * a, 1, -1), generator).view(b, a)
+        rates = None
+        if planner is not None:
+            rates = planner_steps.act(planner, {"flat": obs.planner_flat}, obs.planner_mask, generator)
+        result = env.step(actions, rates)
+        agent_steps.reward(result.rewards)
+        if planner is not None:
+            planner_steps.reward(result.planner_reward)
+        done = result.done
+    summary = env.summary()
+    stats = {
+        "productivity": summary.productivity.mean().item(),
+        "equality": summary.equality.mean().item(),
+        "social_welfare": summary.social_welfare.mean().item(),
+        "agent_return": agent_steps.mean_return(),
+    }
+    planner_batch = None
+    if planner is not None:
+        stats["planner_return"] = planner_steps.mean_return()
+        planner_batch = planner_steps.batch(training.planner_ppo)
+    return agent_steps.batch(training.agent_ppo), planner_batch, stats
+
+
+@dataclass
+class TrainingState:
+    """Everything needed to continue training after ``iteration`` finished iterations."""
+
+    iteration: int
+    agents: AgentNetwork
+    agent_optimizer: torch.optim.Optimizer
+    planner: PlannerNetwork | None
+    planner_optimizer: torch.optim.Optimizer | None
+    env: Economy
+    generator: torch.Generator
+    history: dict[str, list[float]]
+
+    def to_dict(self) -> dict:
+        saved = {
+            "iteration": self.iteration,
+            "agents": self.agents.state_dict(),
+            "agent_optimizer": self.agent_optimizer.state_dict(),
+            "economy": self.env.memory(),
+            "generator": self.generator.get_state(),
+            "history": self.history,
+        }
+        if self.planner is not None:
+            saved |= {"planner": self.planner.state_dict(), "planner_optimizer": self.planner_optimizer.state_dict()}
+        return saved
+
+    def load(self, saved: dict) -> None:
+        self.iteration = saved["iteration"]
+        self.agents.load_state_dict(saved["agents"])
+        self.agent_optimizer.load_state_dict(saved["agent_optimizer"])
+        if self.planner is not None:
+            self.planner.load_state_dict(saved["planner"])
+            self.planner_optimizer.load_state_dict(saved["planner_optimizer"])
+        self.env.load_memory(saved["economy"])
+        self.generator.set_state(saved["generator"])
+        self.history = saved["history"]
+
+
+def train(
+    economy: EconomyConfig,
+    training: TwoLevelTraining,
+    checkpoint: str | os.PathLike | None = None,
+    agents_from: str | os.PathLike | None = None,
+    progress: bool = True,
+) -> TrainingState:
+    """Train for ``training.iterations`` episodes per environment under ``economy``'s rules.
+
+    ``agents_from``: a finished run's checkpoint whose agents start this run (phase 2 from phase 1).
+    With ``checkpoint`` set, the state is written there atomically after every iteration and on Ctrl-C,
+    and a later call with the same arguments resumes from it (the same bits as a run without
+    interruption), or extends it when it asks for more iterations. ``history`` holds per iteration:
+    productivity, equality, social welfare, the agents' (and planner's) mean episode return, and the PPO
+    statistics of the last minibatch.
+    """
+    with torch.random.fork_rng(devices=[]):  # initial weights from the run's seed; the global RNG untouched
+        torch.manual_seed(training.seed)
+        agents = AgentNetwork(view_side=2 * economy.observation_range + 1, width=training.agent_width)
+        planner = PlannerNetwork(width=training.planner_width) if economy.tax_model == "planner" else None
+    start = {"agents_from": None}
+    if agents_from is not None:  # the starting agents' file is part of what a checkpoint was written for
+        start["agents_from"] = hashlib.sha256(Path(agents_from).read_bytes()).hexdigest()
+        phase1 = torch.load(agents_from, weights_only=True)["state"]  # tensors and plain containers only
+        agents.load_state_dict(phase1["agents"])
+    agent_optimizer = torch.optim.Adam(agents.parameters(), lr=training.agent_ppo.lr)
+    planner_optimizer = None if planner is None else torch.optim.Adam(planner.parameters(), lr=training.planner_ppo.lr)
+    env = Economy(training.n_envs, economy, eta=training.eta, seed=training.seed)
+    generator = torch.Generator().manual_seed(training.seed + 1)
+    state = TrainingState(0, agents, agent_optimizer, planner, planner_optimizer, env, generator, {})
+    # everything but the length: a finished run is extended by asking for more iterations
+    settings = {name: value for name, value in asdict(training).items() if name != "iterations"}
+    fingerprint = {"economy": asdict(economy), "training": settings} | start
+    saved = load_checkpoint(checkpoint, fingerprint)
+    if saved is not None:
+        state.load(saved)
+
+    def step() -> None:
+        agent_batch, planner_batch, stats = play_episode(env, agents, planner, generator, training)
+        agent_stats = ppo_update(
+            agents, agent_optimizer, agent_batch, training.agent_ppo, training.agent_entropy, generator
+        )
+        stats |= {f"agent_{name}": value for name, value in agent_stats.items()}
+        if planner is not None:
+            entropy = training.planner_entropy(state.iteration)
+            planner_stats = ppo_update(
+                planner, planner_optimizer, planner_batch, training.planner_ppo, entropy, generator
+            )
+            stats |= {f"planner_{name}": value for name, value in planner_stats.items()}
+        for name, value in stats.items():
+            if not math.isfinite(value):
+                raise FloatingPointError(f"training diverged in iteration {state.iteration}: {name} = {value}")
+            state.history.setdefault(name, []).append(value)
+        state.iteration += 1
+
+    run_resumable(state, step, training.iterations, checkpoint, fingerprint, 1, progress, "two-level training")
+    return state

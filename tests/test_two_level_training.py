@@ -1,0 +1,115 @@
+"""Two-level training on the economy: episode bookkeeping, the planner's schedule, phase 2 from phase 1,
+resuming after Ctrl-C with the same bits, bad input."""
+
+import os
+import signal
+
+import pytest
+import torch
+
+import ermas.two_level.training as training_module
+from ermas.economy import SMALL_LAYOUT, Economy, EconomyConfig
+from ermas.rl.ppo import PPOConfig
+from ermas.two_level.networks import AgentNetwork, PlannerNetwork
+from ermas.two_level.training import TwoLevelTraining, play_episode, train
+
+SAEZ = EconomyConfig(layout=SMALL_LAYOUT, episode_length=12, tax_model="saez", tax_period=4, usd_scaling=5000.0)
+FREE = EconomyConfig(layout=SMALL_LAYOUT, episode_length=12, tax_model="none")
+PLANNER = EconomyConfig(
+    layout=SMALL_LAYOUT, episode_length=12, tax_model="planner", tax_period=4, tax_annealing=(1.0, 0.5)
+)
+QUICK = dict(
+    n_envs=2,
+    agent_ppo=PPOConfig(minibatch_size=64, epochs=2),
+    planner_ppo=PPOConfig(minibatch_size=16, lr=1e-4),
+    agent_width=16,
+    planner_width=16,
+)
+
+
+def test_an_episode_returns_the_changes_in_utility_and_welfare():
+    env = Economy(3, PLANNER, eta=0.23, seed=0)
+    agents = AgentNetwork(view_side=2 * PLANNER.observation_range + 1, width=16)
+    planner = PlannerNetwork(width=16)
+    welfare_at_start = env.summary().social_welfare.clone()
+    agent_batch, planner_batch, stats = play_episode(
+        env, agents, planner, torch.Generator().manual_seed(0), TwoLevelTraining(iterations=1)
+    )
+    assert len(agent_batch) == 3 * 4 * PLANNER.episode_length and len(planner_batch) == 3 * PLANNER.episode_length
+    assert agent_batch.mask.gather(-1, agent_batch.actions[..., None]).all()  # every action drawn was allowed
+    assert planner_batch.mask.gather(-1, planner_batch.actions[..., None]).all()
+    start = (0.0 ** (1 - 0.23) - 1) / (1 - 0.23)  # utility of no coin and no labor
+    assert stats["agent_return"] == pytest.approx((env.summary().utility - start).mean().item(), rel=1e-5, abs=1e-6)
+    # the planner's rewards add up to the change in social welfare over the episode
+    gained = (env.summary().social_welfare - welfare_at_start).mean().item()
+    assert stats["planner_return"] == pytest.approx(gained, rel=1e-5, abs=1e-6)
+
+
+def test_the_planner_entropy_weight_falls_linearly_then_stays():
+    t = TwoLevelTraining(iterations=1, planner_entropy_start=2.0, planner_entropy_end=0.5, planner_entropy_iters=10)
+    assert [t.planner_entropy(k) for k in (0, 5, 10, 50)] == [2.0, 1.25, 0.5, 0.5]
+
+
+def interrupted_run(monkeypatch, at_episode: int, *args, **kwargs) -> None:
+    """Run :func:`train` with a real Ctrl-C (SIGINT) arriving during episode ``at_episode`` (1-based)."""
+    original = training_module.play_episode
+    calls = {"n": 0}
+
+    def interrupted(*a):
+        calls["n"] += 1
+        if calls["n"] == at_episode:
+            os.kill(os.getpid(), signal.SIGINT)
+        return original(*a)
+
+    monkeypatch.setattr(training_module, "play_episode", interrupted)
+    with pytest.raises(KeyboardInterrupt, match=f"interrupted at iteration {at_episode}"):
+        train(*args, **kwargs)
+    monkeypatch.undo()
+
+
+def same_weights(a: torch.nn.Module, b: torch.nn.Module) -> bool:
+    return all(torch.equal(x, y) for x, y in zip(a.parameters(), b.parameters(), strict=True))
+
+
+def test_training_resumes_after_ctrl_c_with_the_same_bits(tmp_path, monkeypatch):
+    training = TwoLevelTraining(iterations=4, seed=3, **QUICK)
+    full = train(SAEZ, training, progress=False)
+    path = tmp_path / "agents.pt"
+    interrupted_run(monkeypatch, 2, SAEZ, training, checkpoint=path, progress=False)
+    resumed = train(SAEZ, training, checkpoint=path, progress=False)
+    assert same_weights(full.agents, resumed.agents)
+    assert full.history == resumed.history
+    assert resumed.env.completions == full.env.completions == 4
+    assert torch.equal(resumed.env.saez.buffer, full.env.saez.buffer)  # the Saez memory came back too
+
+
+def test_phase_two_starts_from_phase_one_and_resumes_with_the_planner(tmp_path, monkeypatch):
+    phase1 = tmp_path / "phase1.pt"
+    train(FREE, TwoLevelTraining(iterations=2, seed=1, **QUICK), checkpoint=phase1, progress=False)
+    training = TwoLevelTraining(iterations=3, seed=2, **QUICK)
+    full = train(PLANNER, training, agents_from=phase1, progress=False)
+    assert len(full.history["planner_return"]) == 3
+    path = tmp_path / "phase2.pt"
+    interrupted_run(monkeypatch, 2, PLANNER, training, checkpoint=path, agents_from=phase1, progress=False)
+    resumed = train(PLANNER, training, checkpoint=path, agents_from=phase1, progress=False)
+    assert same_weights(full.planner, resumed.planner) and same_weights(full.agents, resumed.agents)
+    # the start matters: phase 1's agents, not new ones
+    fresh = train(PLANNER, training, progress=False)
+    assert not same_weights(full.agents, fresh.agents)
+    # a checkpoint written from other starting agents is not resumed
+    train(FREE, TwoLevelTraining(iterations=3, seed=1, **QUICK), checkpoint=phase1, progress=False)
+    with pytest.raises(ValueError, match="other settings"):
+        train(PLANNER, training, checkpoint=path, agents_from=phase1, progress=False)
+
+
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        (dict(iterations=0), "iterations must be a positive integer"),
+        (dict(iterations=1, eta=0.0), r"eta must lie in \(0, 1\]"),
+        (dict(iterations=1, agent_entropy=-1.0), "agent_entropy must be"),
+    ],
+)
+def test_bad_training_settings_raise(kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        TwoLevelTraining(**kwargs)
