@@ -1,0 +1,78 @@
+"""Named sizes of the Figure 6 pipeline: ``laptop`` (2 CPU cores, hours) and ``paper`` (the recipe's sizes,
+for a GPU or a cluster). One name picks the economy and every training phase.
+
+``paper`` follows the AI Economist's two-level recipe and the authors' release (25x25 map, 1000-step
+episodes, tax period 100, 2018 US brackets at 1000 dollars per coin, 60 environments, phase 1 of 25,000
+episodes, tax annealing from a 0.1 cap to no cap over 900 episodes, planner entropy 2.0 -> 0.125 over
+50,000 episodes). ``laptop`` departs from it, each departure stated in the book:
+
+- the 11x11 map and 200-step episodes (the economy's dynamics at a fifth of the length);
+- tax periods of 50 steps, so an episode still has four periods;
+- 10,000 dollars per coin: a period's incomes are small on a short episode (a pilot's phase-1 agents earned
+  6 / 35 / 67 coin per 50-step period at the 50th / 90th / 99th percentile), and with the package's 1000
+  only the lowest three brackets would ever be reached; at 10,000 the top cutoff is 51 coin;
+- 64 environments, phase 1 of 250 and phase 2 of 1500 iterations (about 3M and 19M environment steps),
+  annealing over 500 iterations and the planner's entropy over 1000.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+
+from ermas.economy import PAPER_LAYOUT, SMALL_LAYOUT, EconomyConfig
+from ermas.rl.ppo import PPOConfig
+from ermas.two_level.training import TwoLevelTraining
+
+PRESETS = ("laptop", "paper")
+
+
+@dataclass(frozen=True)
+class Preset:
+    """The economy's rules (with the planner; the phases swap the tax model) and each phase's training."""
+
+    name: str
+    economy: EconomyConfig
+    phase1: TwoLevelTraining
+    phase2: TwoLevelTraining
+
+    def free_market(self) -> EconomyConfig:
+        """Phase 1's economy: no taxes."""
+        return replace(self.economy, tax_model="none", tax_annealing=None)
+
+    def fixed_scheme(self, tax_model: str) -> EconomyConfig:
+        """A baseline's economy: ``"us_federal"`` or ``"saez"`` (fixed elasticity 3.0, as in the release)."""
+        if tax_model not in ("us_federal", "saez"):
+            raise ValueError(f"tax_model must be 'us_federal' or 'saez'; got {tax_model!r}")
+        elasticity = 3.0 if tax_model == "saez" else None
+        return replace(self.economy, tax_model=tax_model, tax_annealing=None, saez_fixed_elasticity=elasticity)
+
+
+def preset(name: str, seed: int = 0) -> Preset:
+    """The preset called ``name`` (one of :data:`PRESETS`), its runs seeded with ``seed``."""
+    if name == "laptop":
+        economy = EconomyConfig(
+            layout=SMALL_LAYOUT,
+            episode_length=200,
+            tax_model="planner",
+            tax_period=50,
+            usd_scaling=10_000.0,
+            tax_annealing=(0.0, 1 / 500),
+        )
+        agents = PPOConfig(minibatch_size=3200)
+        planner = PPOConfig(lr=1e-4, minibatch_size=3200)
+        phase2 = TwoLevelTraining(
+            iterations=1500, n_envs=64, seed=seed, agent_ppo=agents, planner_ppo=planner, planner_entropy_iters=1000
+        )
+    elif name == "paper":
+        economy = EconomyConfig(
+            layout=PAPER_LAYOUT, episode_length=1000, tax_model="planner", tax_period=100, tax_annealing=(-100.0, 0.001)
+        )
+        agents = PPOConfig(minibatch_size=3000)
+        planner = PPOConfig(lr=1e-4, minibatch_size=3000)
+        phase2 = TwoLevelTraining(
+            iterations=66_667, n_envs=60, seed=seed, agent_ppo=agents, planner_ppo=planner, planner_entropy_iters=833
+        )
+    else:
+        raise ValueError(f"preset must be one of {PRESETS}; got {name!r}")
+    phase1 = replace(phase2, iterations=250 if name == "laptop" else 417)
+    return Preset(name, economy, phase1, phase2)
