@@ -26,6 +26,7 @@ import torch
 
 from ermas.checkpoint import load_checkpoint, run_resumable
 from ermas.economy import Economy, EconomyConfig, observe
+from ermas.economy.taxes import SAEZ_BUFFER_SIZE
 from ermas.rl.ppo import Batch, PPOConfig, gae, masked_categorical, ppo_update, sample_actions
 from ermas.two_level.networks import AgentNetwork, PlannerNetwork
 
@@ -47,6 +48,7 @@ class TwoLevelTraining:
     planner_entropy_iters: int = 1000  # episodes over which the planner's entropy weight falls
     agent_width: int = 128
     planner_width: int = 256
+    planner_learns: bool = True  # False: the planner acts but is not updated (evaluation of a frozen planner)
 
     def __post_init__(self) -> None:
         for name in ("iterations", "n_envs", "agent_width", "planner_width", "planner_entropy_iters"):
@@ -64,6 +66,15 @@ class TwoLevelTraining:
         """The planner's entropy weight in ``iteration`` (0-based): linear from start to end, then flat."""
         progress = min(iteration / self.planner_entropy_iters, 1.0)
         return self.planner_entropy_start + progress * (self.planner_entropy_end - self.planner_entropy_start)
+
+
+def _digest(path: str | os.PathLike | None) -> str | None:
+    return None if path is None else hashlib.sha256(Path(path).read_bytes()).hexdigest()
+
+
+def _saved_state(path: str | os.PathLike) -> dict:
+    """The state in a checkpoint written by :func:`train` (tensors and plain containers only: no code runs)."""
+    return torch.load(path, weights_only=True)["state"]
 
 
 class Trajectory:
@@ -197,26 +208,33 @@ def train(
     training: TwoLevelTraining,
     checkpoint: str | os.PathLike | None = None,
     agents_from: str | os.PathLike | None = None,
+    planner_from: str | os.PathLike | None = None,
     progress: bool = True,
 ) -> TrainingState:
     """Train for ``training.iterations`` episodes per environment under ``economy``'s rules.
 
-    ``agents_from``: a finished run's checkpoint whose agents start this run (phase 2 from phase 1).
+    ``agents_from``: a finished run's checkpoint whose agents start this run (phase 2 from phase 1);
+    ``planner_from``: one whose planner starts it (with ``planner_learns=False``, the frozen planner of an
+    evaluation).
     With ``checkpoint`` set, the state is written there atomically after every iteration and on Ctrl-C,
     and a later call with the same arguments resumes from it (the same bits as a run without
     interruption), or extends it when it asks for more iterations. ``history`` holds per iteration:
     productivity, equality, social welfare, the agents' (and planner's) mean episode return, and the PPO
-    statistics of the last minibatch.
+    statistics of the last minibatch; ``saez_formula`` is 1 where the episode's Saez rates all came from
+    the formula (its buffer was full when the episode began).
     """
     with torch.random.fork_rng(devices=[]):  # initial weights from the run's seed; the global RNG untouched
         torch.manual_seed(training.seed)
         agents = AgentNetwork(view_side=2 * economy.observation_range + 1, width=training.agent_width)
         planner = PlannerNetwork(width=training.planner_width) if economy.tax_model == "planner" else None
-    start = {"agents_from": None}
-    if agents_from is not None:  # the starting agents' file is part of what a checkpoint was written for
-        start["agents_from"] = hashlib.sha256(Path(agents_from).read_bytes()).hexdigest()
-        phase1 = torch.load(agents_from, weights_only=True)["state"]  # tensors and plain containers only
-        agents.load_state_dict(phase1["agents"])
+    # the starting networks' files are part of what a checkpoint was written for
+    start = {"agents_from": _digest(agents_from), "planner_from": _digest(planner_from)}
+    if agents_from is not None:
+        agents.load_state_dict(_saved_state(agents_from)["agents"])
+    if planner_from is not None:
+        if planner is None:
+            raise ValueError("planner_from needs an economy whose tax_model is 'planner'")
+        planner.load_state_dict(_saved_state(planner_from)["planner"])
     agent_optimizer = torch.optim.Adam(agents.parameters(), lr=training.agent_ppo.lr)
     planner_optimizer = None if planner is None else torch.optim.Adam(planner.parameters(), lr=training.planner_ppo.lr)
     env = Economy(training.n_envs, economy, eta=training.eta, seed=training.seed)
@@ -230,12 +248,15 @@ def train(
         state.load(saved)
 
     def step() -> None:
+        # with a full buffer at the episode's start, every period of it takes Saez's formula, not random rates
+        saez_formula = float((env.saez.n_added >= SAEZ_BUFFER_SIZE).all())
         agent_batch, planner_batch, stats = play_episode(env, agents, planner, generator, training)
+        stats["saez_formula"] = saez_formula
         agent_stats = ppo_update(
             agents, agent_optimizer, agent_batch, training.agent_ppo, training.agent_entropy, generator
         )
         stats |= {f"agent_{name}": value for name, value in agent_stats.items()}
-        if planner is not None:
+        if training.planner_learns and planner is not None:
             entropy = training.planner_entropy(state.iteration)
             planner_stats = ppo_update(
                 planner, planner_optimizer, planner_batch, training.planner_ppo, entropy, generator

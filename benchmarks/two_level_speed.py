@@ -1,0 +1,105 @@
+"""End-to-end training throughput of the Figure 6 agents: this package's economy against the ai-economist
+package, with the same networks and the same PPO, in one run.
+
+A unit of work is one environment step with learning included: the agents' network acting for the four
+agents, the step, the observations, and the step's share of the PPO update that follows each episode.
+Ours plays ``--envs`` environments as one batch; the package steps its environments one at a time (as
+the AI Economist's workers do), its observations converted to the same network inputs. The laptop
+preset's free-market economy (phase 1), one torch thread. Prints both rates, their ratio, and where our
+time goes (playing the episode against the PPO update).
+
+    .venv/bin/python benchmarks/two_level_speed.py [--envs 64] [--package-envs 4] [--iterations 2]
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+
+import numpy as np
+import torch
+
+from ermas.economy import Economy
+from ermas.rl.ppo import ppo_update
+from ermas.testing.economy_reference import make_reference_env, package_agent_flat
+from ermas.two_level.networks import AgentNetwork
+from ermas.two_level.presets import preset
+from ermas.two_level.training import Trajectory, TwoLevelTraining, play_episode
+
+
+def ours(envs: int, iterations: int) -> tuple[float, float]:
+    """(environment steps per second with learning, share of the time in the PPO update)."""
+    p = preset("laptop")
+    training = TwoLevelTraining(iterations=iterations, n_envs=envs, agent_ppo=p.phase1.agent_ppo)
+    env = Economy(envs, p.free_market(), seed=0)
+    network = AgentNetwork(view_side=2 * env.config.observation_range + 1)
+    optimizer = torch.optim.Adam(network.parameters(), lr=training.agent_ppo.lr)
+    generator = torch.Generator().manual_seed(0)
+    playing = updating = 0.0
+    for _ in range(iterations):
+        start = time.perf_counter()
+        batch, _, _ = play_episode(env, network, None, generator, training)
+        middle = time.perf_counter()
+        ppo_update(network, optimizer, batch, training.agent_ppo, training.agent_entropy, generator)
+        playing, updating = playing + middle - start, updating + time.perf_counter() - middle
+    steps = iterations * envs * env.config.episode_length
+    return steps / (playing + updating), updating / (playing + updating)
+
+
+def package(envs: int, iterations: int) -> float:
+    """Environment steps per second with learning, the package's environments stepped one by one."""
+    p = preset("laptop")
+    config = p.free_market()
+    np.random.seed(0)  # noqa: NPY002 -- the package draws from the legacy global generator
+    worlds = [make_reference_env(config) for _ in range(envs)]
+    network = AgentNetwork(view_side=2 * config.observation_range + 1)
+    optimizer = torch.optim.Adam(network.parameters(), lr=p.phase1.agent_ppo.lr)
+    generator = torch.Generator().manual_seed(0)
+    elapsed = 0.0
+    for _ in range(iterations):
+        start = time.perf_counter()
+        observations = [world.reset() for world in worlds]
+        steps = Trajectory()
+        for _ in range(config.episode_length):
+            view = np.stack(
+                [
+                    np.concatenate([o[str(i)]["world-map"], o[str(i)]["world-idx_map"]])
+                    for o in observations
+                    for i in range(4)
+                ]
+            )
+            flat = np.stack([package_agent_flat(o, i) for o in observations for i in range(4)])
+            mask = np.stack([o[str(i)]["action_mask"] for o in observations for i in range(4)])
+            inputs = {
+                "view": torch.from_numpy(view.astype(np.uint8)),
+                "flat": torch.from_numpy(flat.astype(np.float32)),
+            }
+            actions = steps.act(network, inputs, torch.from_numpy(mask > 0)[:, None], generator).view(envs, 4)
+            rewards = []
+            for k, world in enumerate(worlds):
+                observations[k], reward, _, _ = world.step({str(i): int(actions[k, i]) for i in range(4)})
+                rewards.append([reward[str(i)] for i in range(4)])
+            steps.reward(torch.tensor(rewards))
+        ppo_update(network, optimizer, steps.batch(p.phase1.agent_ppo), p.phase1.agent_ppo, 0.025, generator)
+        elapsed += time.perf_counter() - start
+    return iterations * envs * config.episode_length / elapsed
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--envs", type=int, default=64)
+    parser.add_argument("--package-envs", type=int, default=4)
+    parser.add_argument("--iterations", type=int, default=2)
+    args = parser.parse_args()
+    torch.set_num_threads(1)
+    theirs = package(args.package_envs, 1)
+    mine, update_share = ours(args.envs, args.iterations)
+    print(f"ai-economist package, {args.package_envs} environments stepped one by one: {theirs:,.0f} steps/s")
+    print(
+        f"this package, {args.envs} environments in one batch: {mine:,.0f} steps/s ({update_share:.0%} in the update)"
+    )
+    print(f"ratio: {mine / theirs:.1f}x")
+
+
+if __name__ == "__main__":
+    main()
