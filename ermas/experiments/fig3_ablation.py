@@ -15,18 +15,16 @@ import argparse
 import dataclasses
 import io
 import json
-import platform
-import subprocess
 import sys
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
-import torch
 from tqdm import tqdm
 
 from ermas.experiments.fig3 import Fig3Params, claims, run_fig3, summary
 from ermas.io import atomic_write_text
+from ermas.manifest import versions
 
 DATA = Path(__file__).resolve().parents[2] / "data" / "bimatrix"
 TABLE = DATA / "fig3_ablation.csv"
@@ -65,28 +63,6 @@ def ablation_row(name: str, changes: dict[str, Any], base: Fig3Params) -> dict[s
         "planner per epsilon": " ".join(f"{x:.3f}" for x in ermas.planner_mean),
         "trust-region regret per epsilon": " ".join(f"{x:.3f}" for x in ermas.regret_trust_region_mean),
         "seconds": round(result.seconds),
-    }
-
-
-def versions() -> dict[str, str]:
-    """What produced the table: package versions, commit, CPU and kernels."""
-    root = Path(__file__).resolve().parents[2]
-    try:
-        git = ["git", "-C", str(root)]
-        commit = subprocess.run([*git, "rev-parse", "HEAD"], capture_output=True, text=True, check=True).stdout.strip()
-        dirty = subprocess.run([*git, "status", "--porcelain", "ermas"], capture_output=True, text=True, check=True)
-        if dirty.stdout.strip():
-            commit += " with uncommitted changes in ermas/"
-    except (OSError, subprocess.CalledProcessError):
-        commit = "unknown (not a git checkout)"
-    return {
-        "python": platform.python_version(),
-        "torch": torch.__version__,
-        "pandas": pd.__version__,
-        "ermas commit": commit,
-        "machine": platform.machine(),
-        "torch CPU kernels": torch.backends.cpu.get_cpu_capability(),
-        "threads": str(torch.get_num_threads()),
     }
 
 

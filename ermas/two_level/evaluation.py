@@ -41,13 +41,14 @@ class EvaluationResult:
 
 
 def score(history: dict[str, list[float]], saez: bool, window: float = 0.2) -> EvaluationResult:
-    """The evaluation's result from a training run's ``history`` (see :func:`ermas.two_level.training.train`)."""
+    """The evaluation's result from a training run's ``history`` (see :func:`ermas.two_level.training.train`);
+    a NaN welfare with nothing scored where no iteration qualifies (Saez's buffer never filled)."""
     welfare = np.asarray(history["social_welfare"])
     last = np.arange(len(welfare)) >= len(welfare) - max(2, int(round(window * len(welfare))))
     if saez:
         last &= np.asarray(history["saez_formula"]) > 0
-    if not last.any():
-        raise ValueError("no iteration to score: the run is too short (for Saez, its buffer never filled)")
+    if not last.any():  # Saez whose buffer never filled: nothing to score, and no convergence to claim
+        return EvaluationResult(float("nan"), False, 0)
     return EvaluationResult(float(welfare[last].mean()), converged(welfare, window), int(last.sum()))
 
 

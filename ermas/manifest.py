@@ -1,0 +1,67 @@
+"""What produced a stored result: versions, the commit, and the SHA-256 of every file, checked on loading.
+
+A manifest is a JSON file beside the results it describes. :func:`check_files` recomputes the hashes and
+names any file that is missing or changed, with the command that regenerates it, so a stored result from
+someone else is either the one its manifest describes or an error.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import platform
+import subprocess
+from pathlib import Path
+
+import torch
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def versions() -> dict[str, str]:
+    """What a run ran on: package versions, the commit (and whether ``ermas/`` had uncommitted changes),
+    the CPU's architecture, torch's kernels and threads."""
+    import pandas as pd
+
+    try:
+        git = ["git", "-C", str(ROOT)]
+        commit = subprocess.run([*git, "rev-parse", "HEAD"], capture_output=True, text=True, check=True).stdout.strip()
+        dirty = subprocess.run([*git, "status", "--porcelain", "ermas"], capture_output=True, text=True, check=True)
+        if dirty.stdout.strip():
+            commit += " with uncommitted changes in ermas/"
+    except (OSError, subprocess.CalledProcessError):
+        commit = "unknown (not a git checkout)"
+    return {
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+        "pandas": pd.__version__,
+        "ermas commit": commit,
+        "machine": platform.machine(),
+        "torch CPU kernels": torch.backends.cpu.get_cpu_capability(),
+        "threads": str(torch.get_num_threads()),
+    }
+
+
+def sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def file_hashes(folder: Path, names: list[str]) -> dict[str, str]:
+    """``{name: SHA-256}`` of the files ``names`` (relative to ``folder``)."""
+    return {name: sha256(folder / name) for name in sorted(names)}
+
+
+def check_files(folder: Path, hashes: dict[str, str], command: str) -> None:
+    """Raise ``ValueError`` naming every file of ``hashes`` that is missing from ``folder`` or changed."""
+    problems = []
+    for name, expected in hashes.items():
+        path = folder / name
+        if not path.exists():
+            problems.append(f"{path} is missing")
+        elif sha256(path) != expected:
+            problems.append(f"{path} has changed (its SHA-256 is not the manifest's)")
+    if problems:
+        raise ValueError("; ".join(problems) + f". Regenerate the results with: {command}")
