@@ -5,8 +5,9 @@ A unit of work is one environment step with learning included: the agents' netwo
 agents, the step, the observations, and the step's share of the PPO update that follows each episode.
 Ours plays ``--envs`` environments as one batch; the package steps its environments one at a time (as
 the AI Economist's workers do), its observations converted to the same network inputs. The laptop
-preset's free-market economy (phase 1), one torch thread. Prints both rates, their ratio, and where our
-time goes (playing the episode against the PPO update).
+preset's free-market economy (phase 1) on the paper's 25x25 map (the only map the package ships; the
+laptop's own 11x11 map is measured for ours too), one torch thread. Prints the rates, the ratio on the same
+map, and where our time goes (playing the episodes against the PPO update).
 
     .venv/bin/python benchmarks/two_level_speed.py [--envs 64] [--package-envs 4] [--iterations 2]
 """
@@ -15,11 +16,13 @@ from __future__ import annotations
 
 import argparse
 import time
+from dataclasses import replace
 
 import numpy as np
 import torch
 
-from ermas.economy import Economy
+from ermas.allocator import keep_freed_memory
+from ermas.economy import PAPER_LAYOUT, SMALL_LAYOUT, Economy, EconomyConfig
 from ermas.rl.ppo import ppo_update
 from ermas.testing.economy_reference import make_reference_env, package_agent_flat
 from ermas.two_level.networks import AgentNetwork
@@ -27,11 +30,15 @@ from ermas.two_level.presets import preset
 from ermas.two_level.training import Trajectory, TwoLevelTraining, play_episode
 
 
-def ours(envs: int, iterations: int) -> tuple[float, float]:
+def free_market(layout: str) -> EconomyConfig:
+    return replace(preset("laptop").free_market(), layout=layout)
+
+
+def ours(config: EconomyConfig, envs: int, iterations: int) -> tuple[float, float]:
     """(environment steps per second with learning, share of the time in the PPO update)."""
     p = preset("laptop")
     training = TwoLevelTraining(iterations=iterations, n_envs=envs, agent_ppo=p.phase1.agent_ppo)
-    env = Economy(envs, p.free_market(), seed=0)
+    env = Economy(envs, config, seed=0)
     network = AgentNetwork(view_side=2 * env.config.observation_range + 1)
     optimizer = torch.optim.Adam(network.parameters(), lr=training.agent_ppo.lr)
     generator = torch.Generator().manual_seed(0)
@@ -46,10 +53,9 @@ def ours(envs: int, iterations: int) -> tuple[float, float]:
     return steps / (playing + updating), updating / (playing + updating)
 
 
-def package(envs: int, iterations: int) -> float:
+def package(config: EconomyConfig, envs: int, iterations: int) -> float:
     """Environment steps per second with learning, the package's environments stepped one by one."""
     p = preset("laptop")
-    config = p.free_market()
     np.random.seed(0)  # noqa: NPY002 -- the package draws from the legacy global generator
     worlds = [make_reference_env(config) for _ in range(envs)]
     network = AgentNetwork(view_side=2 * config.observation_range + 1)
@@ -92,13 +98,15 @@ def main() -> None:
     parser.add_argument("--iterations", type=int, default=2)
     args = parser.parse_args()
     torch.set_num_threads(1)
-    theirs = package(args.package_envs, 1)
-    mine, update_share = ours(args.envs, args.iterations)
-    print(f"ai-economist package, {args.package_envs} environments stepped one by one: {theirs:,.0f} steps/s")
-    print(
-        f"this package, {args.envs} environments in one batch: {mine:,.0f} steps/s ({update_share:.0%} in the update)"
-    )
-    print(f"ratio: {mine / theirs:.1f}x")
+    keep_freed_memory()  # as the pipeline's workers do (see ermas.allocator)
+    paper_map = free_market(PAPER_LAYOUT)
+    theirs = package(paper_map, args.package_envs, 1)
+    mine, update_share = ours(paper_map, args.envs, args.iterations)
+    small, small_update_share = ours(free_market(SMALL_LAYOUT), args.envs, args.iterations)
+    print(f"25x25 map, ai-economist package, {args.package_envs} environments one by one: {theirs:,.0f} steps/s")
+    print(f"25x25 map, this package, {args.envs} environments in one batch: {mine:,.0f} steps/s")
+    print(f"  ratio: {mine / theirs:.1f}x; {update_share:.0%} of our time in the PPO update")
+    print(f"11x11 map (the laptop preset), this package: {small:,.0f} steps/s, {small_update_share:.0%} in the update")
 
 
 if __name__ == "__main__":

@@ -28,6 +28,7 @@ from pathlib import Path
 import pandas as pd
 from tqdm import tqdm
 
+from ermas.allocator import keep_freed_memory
 from ermas.io import atomic_write_text
 from ermas.manifest import file_hashes, versions
 from ermas.two_level.evaluation import TEST_ETAS
@@ -81,6 +82,7 @@ def execute(run: Run, preset_name: str, scale: str, out: Path) -> dict:
     from ermas.two_level.training import train
 
     torch.set_num_threads(1)  # one thread per worker process: processes in parallel, not threads
+    keep_freed_memory()  # a worker process of its own: keep freed memory for the next step's tensors
     result_path = out / f"{run.name}.json"
     if result_path.exists():
         return json.loads(result_path.read_text())
