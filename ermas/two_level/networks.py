@@ -3,7 +3,7 @@
 Both follow the AI Economist's architecture (Zheng et al., 2020) without its LSTM, a stated departure
 (see the book): the policies see the current observation only.
 
-- :class:`AgentNetwork`: the egocentric view (``(9, w, w)``, see :func:`ermas.economy.observations.agent_views`)
+- :class:`AgentNetwork`: the egocentric view (``(9, w, w)``, see ``ermas.economy.observations.agent_views``)
   through two 3x3 convolutions of stride 2 (16 then 32 channels), concatenated with the 135 flat features,
   then two dense layers with LayerNorm; 50 action logits. The value has its own tower of the same shape
   (separate policy and value networks, as in the recipe). Agent identities in the view (house owner and

@@ -24,6 +24,7 @@ from ermas.rl.ppo import PPOConfig
 from ermas.two_level.training import TwoLevelTraining
 
 PRESETS = ("laptop", "paper")
+"""The presets' names."""
 
 
 @dataclass(frozen=True)
