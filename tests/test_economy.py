@@ -262,3 +262,33 @@ def test_saez_taxes_fill_their_buffer_across_episodes_then_follow_the_formula():
     bins = taxes.saez_bin_rates(buffer[..., 0], valid, expected_elasticity, env.brackets)
     expected = taxes.bracket_average_rates(bins, env.brackets)
     torch.testing.assert_close(env.rates, expected.clamp(0, 1))
+
+
+def test_nothing_is_created_on_torch_default_device():
+    """With torch's default device set to "meta", any tensor the economy made without naming its device
+    would land there and fail to mix with the CPU state: a whole episode with taxes and observations runs."""
+    config = EconomyConfig(layout=SMALL_LAYOUT, episode_length=30, tax_model="saez", tax_period=5, usd_scaling=5000.0)
+    generator = torch.Generator().manual_seed(0)
+    with torch.device("meta"):
+        env = Economy(3, config, seed=1, device="cpu")
+        done = False
+        while not done:
+            obs = observe(env)
+            actions = torch.multinomial(obs.agent_mask.view(-1, 50).float(), 1, generator=generator).view(3, 4)
+            done = env.step(actions).done
+        summary = env.summary()
+    assert summary.productivity.device.type == "cpu" and obs.agent_spatial.device.type == "cpu"
+    planner_env = Economy(2, EconomyConfig(layout=SMALL_LAYOUT, tax_model="planner"), device="cpu")
+    with torch.device("meta"):
+        assert observe(planner_env).planner_mask.device.type == "cpu"
+
+
+@pytest.mark.parametrize(
+    "device, message",
+    [("cuda:7" if torch.cuda.is_available() else "cuda", "not present|invalid"), ("tpu", "torch device|must be")],
+)
+def test_a_device_that_is_not_here_is_an_error(device, message):
+    if device.startswith("cuda") and torch.cuda.is_available():
+        pytest.skip("this machine has CUDA")
+    with pytest.raises(ValueError, match=message):
+        Economy(1, device=device)

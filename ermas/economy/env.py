@@ -32,7 +32,7 @@ N_AGENT_ACTIONS = 50
 BUILD = 1
 FIRST_TRADE, LAST_TRADE = 2, 45
 FIRST_MOVE = 46
-MOVE_DELTAS = torch.tensor([[0, -1], [0, 1], [-1, 0], [1, 0]])  # left, right, up, down as (row, col)
+MOVE_DELTAS = torch.tensor([[0, -1], [0, 1], [-1, 0], [1, 0]], device="cpu")  # left, right, up, down as (row, col)
 
 
 @dataclass
@@ -90,8 +90,8 @@ class EpisodeSummary:
     taxes_collected: torch.Tensor
 
 
-def _per_env(value: torch.Tensor | float, batch: int, name: str) -> torch.Tensor:
-    tensor = torch.as_tensor(value, dtype=torch.float64)
+def _per_env(value: torch.Tensor | float, batch: int, name: str, device: torch.device) -> torch.Tensor:
+    tensor = torch.as_tensor(value, dtype=torch.float64, device=device)
     if tensor.dim() == 0:
         tensor = tensor.expand(batch).clone()
     if tensor.shape != (batch,):
@@ -99,6 +99,19 @@ def _per_env(value: torch.Tensor | float, batch: int, name: str) -> torch.Tensor
     if not bool(torch.isfinite(tensor).all()):
         raise ValueError(f"{name} must be finite")
     return tensor
+
+
+def _present_device(device: str | torch.device) -> torch.device:
+    """``device`` as a ``torch.device``; an error naming it where it is not present on this machine."""
+    try:
+        device = torch.device(device)
+    except (RuntimeError, TypeError) as error:
+        raise ValueError(f"device must name a torch device such as 'cpu' or 'cuda'; got {device!r}") from error
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError(f"device {str(device)!r} is not present: torch sees no CUDA device on this machine")
+    if device.type not in ("cpu", "cuda"):
+        raise ValueError(f"device must be 'cpu' or 'cuda'; got {str(device)!r}")
+    return device
 
 
 class Economy:
@@ -111,6 +124,8 @@ class Economy:
             ``eta = 1`` means logarithmic utility of coin.
         labor_weight: disutility per unit of labor, ``>= 0``, a number or ``(B,)`` tensor.
         seed: seed of the simulator's random generator (turn orders, skills, gathering bonus, regrowth).
+        device: where every tensor of the state lives (``"cpu"``, or ``"cuda"`` where present); nothing is
+            created on torch's default device. Observations come back on the same device.
     """
 
     def __init__(
@@ -120,40 +135,49 @@ class Economy:
         eta: torch.Tensor | float = 0.23,
         labor_weight: torch.Tensor | float = 0.21,
         seed: int = 0,
+        device: str | torch.device = "cpu",
     ) -> None:
         if not isinstance(batch, int) or batch < 1:
             raise ValueError(f"batch must be a positive integer, got {batch!r}")
+        self.device = _present_device(device)
         self.config = config or EconomyConfig()
         self.batch = batch
-        self.eta = _per_env(eta, batch, "eta")
+        self.eta = _per_env(eta, batch, "eta", self.device)
         if bool((self.eta < 0).any()) or bool((self.eta > 1).any()):
             raise ValueError("eta must lie in [0, 1] (eta = 1 is logarithmic utility)")
-        self.labor_weight = _per_env(labor_weight, batch, "labor_weight")
+        self.labor_weight = _per_env(labor_weight, batch, "labor_weight", self.device)
         if bool((self.labor_weight < 0).any()):
             raise ValueError("labor_weight must be >= 0 (it is a cost per unit of labor)")
         self.layout: Layout = load_layout(self.config.layout)
-        self.generator = torch.Generator().manual_seed(seed)
+        self.generator = torch.Generator(device=self.device).manual_seed(seed)
         height, width = self.layout.shape
         self.height, self.width = height, width
         corners = self.layout.start_corners()
-        self._corner_cells = torch.tensor([r * width + c for r, c in corners])
+        dev = self.device
+        self._agents = torch.arange(N_AGENTS, device=dev)
+        self._planner_rates = taxes.PLANNER_RATES.to(dev)
+        self._corner_cells = torch.tensor([r * width + c for r, c in corners], device=dev)
         self._rank_payments = torch.tensor(
-            fixed_skill_payments(self.config.base_payment, self.config.max_skill_multiplier), dtype=torch.float64
+            fixed_skill_payments(self.config.base_payment, self.config.max_skill_multiplier),
+            dtype=torch.float64,
+            device=dev,
         )
-        self._source = self.layout.sources.reshape(N_RESOURCES, -1)  # (R, H*W)
+        self._source = self.layout.sources.reshape(N_RESOURCES, -1).to(dev)  # (R, H*W)
         self._source_index = self._source.reshape(-1).nonzero().squeeze(-1)  # into the flattened (R, H*W)
-        self._water = self.layout.water.reshape(-1)
+        self._water = self.layout.water.reshape(-1).to(dev)
         self._landmark_free = ~(self._source.any(0) | self._water)  # no source block, no water
         # Neighbours of every tile (left, right, up, down) and whether they are on the map and not water.
-        rows, cols = torch.arange(height * width) // width, torch.arange(height * width) % width
-        new_r, new_c = rows.unsqueeze(-1) + MOVE_DELTAS[:, 0], cols.unsqueeze(-1) + MOVE_DELTAS[:, 1]
+        tiles = torch.arange(height * width, device=dev)
+        rows, cols = tiles // width, tiles % width
+        deltas = MOVE_DELTAS.to(dev)
+        new_r, new_c = rows.unsqueeze(-1) + deltas[:, 0], cols.unsqueeze(-1) + deltas[:, 1]
         on_map = (new_r >= 0) & (new_r < height) & (new_c >= 0) & (new_c < width)
         self._neighbour = torch.where(on_map, new_r * width + new_c, 0)  # (H*W, 4)
         self._neighbour_land = on_map & ~self._water[self._neighbour]
         self.completions = 0
-        self.brackets = taxes.Brackets.scaled(self.config.usd_scaling)
-        self.saez = taxes.SaezState.empty(batch)
-        self._positive_reward_steps = torch.zeros(batch, dtype=torch.float64)
+        self.brackets = taxes.Brackets.scaled(self.config.usd_scaling).to(dev)
+        self.saez = taxes.SaezState.empty(batch, dev)
+        self._positive_reward_steps = torch.zeros(batch, dtype=torch.float64, device=self.device)
         self.reset()
 
     # --- state --------------------------------------------------------------------------------------
@@ -169,41 +193,49 @@ class Economy:
         b, cfg = self.batch, self.config
         self.timestep = 0
         self.resources = self._source.unsqueeze(0).expand(b, -1, -1).to(torch.int8).clone()  # (B, R, H*W)
-        self.house_owner = torch.full((b, self.height * self.width), -1, dtype=torch.int8)  # (B, H*W)
+        self.house_owner = torch.full(
+            (b, self.height * self.width), -1, dtype=torch.int8, device=self.device
+        )  # (B, H*W)
         self.holdings = Holdings(
-            coin=torch.zeros(b, N_AGENTS, dtype=torch.float64),
-            coin_escrow=torch.zeros(b, N_AGENTS, dtype=torch.float64),
-            goods=torch.zeros(b, N_AGENTS, N_RESOURCES, dtype=torch.long),
-            goods_escrow=torch.zeros(b, N_AGENTS, N_RESOURCES, dtype=torch.long),
-            labor=torch.zeros(b, N_AGENTS, dtype=torch.float64),
+            coin=torch.zeros(b, N_AGENTS, dtype=torch.float64, device=self.device),
+            coin_escrow=torch.zeros(b, N_AGENTS, dtype=torch.float64, device=self.device),
+            goods=torch.zeros(b, N_AGENTS, N_RESOURCES, dtype=torch.long, device=self.device),
+            goods_escrow=torch.zeros(b, N_AGENTS, N_RESOURCES, dtype=torch.long, device=self.device),
+            labor=torch.zeros(b, N_AGENTS, dtype=torch.float64, device=self.device),
         )
-        self.book = OrderBook.empty(b, N_RESOURCES, N_AGENTS, cfg.max_orders, cfg.max_price, cfg.order_duration)
+        self.book = OrderBook.empty(
+            b, N_RESOURCES, N_AGENTS, cfg.max_orders, cfg.max_price, cfg.order_duration, self.device
+        )
         # skill_rank[b, i]: the skill rank (0 = lowest) of agent i; its corner and house payment follow.
         if skill_rank is None:
-            skill_rank = torch.rand(b, N_AGENTS, dtype=torch.float64, generator=self.generator).argsort(-1)
-        skill_rank = torch.as_tensor(skill_rank).long()
-        if skill_rank.shape != (b, N_AGENTS) or not bool((skill_rank.sort(-1).values == torch.arange(N_AGENTS)).all()):
+            skill_rank = torch.rand(
+                b, N_AGENTS, dtype=torch.float64, generator=self.generator, device=self.device
+            ).argsort(-1)
+        skill_rank = torch.as_tensor(skill_rank, device=self.device).long()
+        if skill_rank.shape != (b, N_AGENTS) or not bool((skill_rank.sort(-1).values == self._agents).all()):
             raise ValueError(f"skill_rank must be a ({b}, {N_AGENTS}) tensor of permutations of 0..3")
         self.skill_rank = skill_rank
         self.cell = self._corner_cells[self.skill_rank]  # (B, A) flat tile index r * W + c
         self.build_payment = self._rank_payments[self.skill_rank]
         if cfg.gather_bonus:
-            u = torch.rand(b, N_AGENTS, dtype=torch.float64, generator=self.generator)
+            u = torch.rand(b, N_AGENTS, dtype=torch.float64, generator=self.generator, device=self.device)
             pareto = (1 - u) ** (-1 / 3) - 1  # numpy's Pareto(3) (a Lomax)
             self.bonus_prob = pareto.clamp(max=2) / 2
         else:
-            self.bonus_prob = torch.zeros(b, N_AGENTS, dtype=torch.float64)
+            self.bonus_prob = torch.zeros(b, N_AGENTS, dtype=torch.float64, device=self.device)
         # Taxes
         self.tax_phase = 1  # position in the tax period, 1..period (the package's tax_cycle_pos)
-        self.rate_choice = torch.zeros(b, taxes.N_BRACKETS, dtype=torch.long)  # planner: index into PLANNER_RATES
+        self.rate_choice = torch.zeros(
+            b, taxes.N_BRACKETS, dtype=torch.long, device=self.device
+        )  # planner: index into PLANNER_RATES
         self.rates = self._schedule_rates(reset=True)  # (B, 7), set on the first step of each period
         self.last_coin = self.coin_total()
-        self.last_income = torch.zeros(b, N_AGENTS, dtype=torch.float64)
-        self.last_marginal_rate = torch.zeros(b, N_AGENTS, dtype=torch.float64)
+        self.last_income = torch.zeros(b, N_AGENTS, dtype=torch.float64, device=self.device)
+        self.last_marginal_rate = torch.zeros(b, N_AGENTS, dtype=torch.float64, device=self.device)
         # Episode totals
-        self.taxes_collected = torch.zeros(b, dtype=torch.float64)
-        self.n_trades = torch.zeros(b, dtype=torch.long)
-        self.n_builds = torch.zeros(b, N_AGENTS, dtype=torch.long)
+        self.taxes_collected = torch.zeros(b, dtype=torch.float64, device=self.device)
+        self.n_trades = torch.zeros(b, dtype=torch.long, device=self.device)
+        self.n_builds = torch.zeros(b, N_AGENTS, dtype=torch.long, device=self.device)
         self.utility, self.welfare = self._objectives()
 
     def coin_total(self) -> torch.Tensor:
@@ -288,7 +320,7 @@ class Economy:
         return StepResult(rewards, planner_reward, done, events)
 
     def _check_actions(self, actions: torch.Tensor) -> torch.Tensor:
-        actions = torch.as_tensor(actions)
+        actions = torch.as_tensor(actions, device=self.device)
         if actions.shape != (self.batch, N_AGENTS):
             raise ValueError(f"actions must have shape ({self.batch}, {N_AGENTS}), got {tuple(actions.shape)}")
         if actions.dtype.is_floating_point or actions.dtype == torch.bool:
@@ -300,19 +332,19 @@ class Economy:
 
     def _turn_order(self, turn_order: torch.Tensor | None) -> torch.Tensor:
         if turn_order is None:
-            return torch.rand(self.batch, N_AGENTS, dtype=torch.float64, generator=self.generator).argsort(-1)
-        turn_order = torch.as_tensor(turn_order).long()
-        if turn_order.shape != (self.batch, N_AGENTS) or not bool(
-            (turn_order.sort(-1).values == torch.arange(N_AGENTS)).all()
-        ):
+            return torch.rand(
+                self.batch, N_AGENTS, dtype=torch.float64, generator=self.generator, device=self.device
+            ).argsort(-1)
+        turn_order = torch.as_tensor(turn_order, device=self.device).long()
+        if turn_order.shape != (self.batch, N_AGENTS) or not bool((turn_order.sort(-1).values == self._agents).all()):
             raise ValueError(f"turn_order must be a ({self.batch}, {N_AGENTS}) tensor of permutations of 0..3")
         return turn_order
 
     def can_build(self) -> torch.Tensor:
         """``(B, A)`` bool: the agent holds a wood and a stone and stands on a tile with no resource,
         source, water or house."""
-        b = torch.arange(self.batch).repeat_interleave(N_AGENTS)
-        a = torch.arange(N_AGENTS).repeat(self.batch)
+        b = torch.arange(self.batch, device=self.device).repeat_interleave(N_AGENTS)
+        a = self._agents.repeat(self.batch)
         return self._can_build_at(b, a).view(self.batch, N_AGENTS)
 
     def _can_build_at(self, b: torch.Tensor, a: torch.Tensor) -> torch.Tensor:
@@ -335,7 +367,7 @@ class Economy:
         self.holdings.coin[b, a] += self.build_payment[b, a]
         self.holdings.labor[b, a] += self.config.build_labor
         self.n_builds[b, a] += 1
-        built = torch.zeros(self.batch, N_AGENTS, dtype=torch.bool)
+        built = torch.zeros(self.batch, N_AGENTS, dtype=torch.bool, device=self.device)
         built[b, a] = True
         return built
 
@@ -358,7 +390,7 @@ class Economy:
         and open to that agent (no water, no house of another agent); other agents are not counted."""
         target, land = self._neighbour[self.cell], self._neighbour_land[self.cell]
         owner = torch.gather(self.house_owner, 1, target.view(self.batch, -1)).view_as(target)
-        open_ = land & ((owner < 0) | (owner == torch.arange(N_AGENTS).unsqueeze(-1)))
+        open_ = land & ((owner < 0) | (owner == self._agents.unsqueeze(-1)))
         return target, open_
 
     def _move_and_gather(self, actions: torch.Tensor, turn_order: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -372,7 +404,7 @@ class Economy:
         # only happen where a target is another agent's tile or target; elsewhere every allowed move succeeds.
         start = self.cell
         moved = allowed
-        other = ~torch.eye(N_AGENTS, dtype=torch.bool)
+        other = ~torch.eye(N_AGENTS, dtype=torch.bool, device=self.device)
         clash = (target.unsqueeze(-1) == start.unsqueeze(-2)) | ((target.unsqueeze(-1) == target.unsqueeze(-2)) & other)
         contested = (clash & allowed.unsqueeze(-1)).flatten(1).any(-1).nonzero().squeeze(-1)
         if contested.numel() > 0:
@@ -385,7 +417,9 @@ class Economy:
         # Gather whatever lies on the tile the agent ends on (even if it did not move).
         index = self.cell.unsqueeze(1).expand(-1, N_RESOURCES, -1)  # (B, R, A)
         present = torch.gather(self.resources, 2, index) >= 1
-        bonus = torch.rand(present.shape, dtype=torch.float64, generator=self.generator) < self.bonus_prob.unsqueeze(1)
+        bonus = torch.rand(
+            present.shape, dtype=torch.float64, generator=self.generator, device=self.device
+        ) < self.bonus_prob.unsqueeze(1)
         gathered = (present.long() * (1 + bonus.long())).transpose(1, 2)  # (B, A, R)
         self.holdings.goods += gathered
         self.resources.scatter_(2, index, 0)  # the tiles the agents stand on are empty now (at most 1 unit each)
@@ -418,13 +452,18 @@ class Economy:
         cfg, b = self.config, self.batch
         limit = self.rate_limit()
         if cfg.tax_model == "none":
-            return torch.zeros(b, taxes.N_BRACKETS, dtype=torch.float64)
+            return torch.zeros(b, taxes.N_BRACKETS, dtype=torch.float64, device=self.device)
         if cfg.tax_model == "planner":
-            return taxes.PLANNER_RATES[self.rate_choice]
+            return self._planner_rates[self.rate_choice]
         if cfg.tax_model == "us_federal":
-            return taxes.US_FEDERAL_2018_RATES.clamp(max=limit).expand(b, -1).clone()
+            return taxes.US_FEDERAL_2018_RATES.to(self.device).clamp(max=limit).expand(b, -1).clone()
         if cfg.tax_model == "fixed":
-            return torch.tensor(cfg.fixed_rates, dtype=torch.float64).clamp(max=limit).expand(b, -1).clone()
+            return (
+                torch.tensor(cfg.fixed_rates, dtype=torch.float64, device=self.device)
+                .clamp(max=limit)
+                .expand(b, -1)
+                .clone()
+            )
         if reset:
             return self.saez.running_rates.clamp(max=limit)
         return self.saez.new_rates(0.0, limit, cfg.saez_fixed_elasticity, self.generator, self.brackets)
@@ -432,20 +471,20 @@ class Economy:
     def _set_planner_rates(self, planner_actions: torch.Tensor | None) -> None:
         if planner_actions is None:
             raise ValueError("tax_model='planner' needs planner_actions on the first step of each tax period")
-        choice = torch.as_tensor(planner_actions)
+        choice = torch.as_tensor(planner_actions, device=self.device)
         if choice.shape != (self.batch, taxes.N_BRACKETS) or choice.dtype.is_floating_point:
             raise ValueError(f"planner_actions must be an integer tensor of shape ({self.batch}, {taxes.N_BRACKETS})")
         if bool((choice < 0).any()) or bool((choice >= taxes.N_PLANNER_CHOICES).any()):
             raise ValueError(f"planner actions must lie in 0..{taxes.N_PLANNER_CHOICES - 1}")
-        new_rate = taxes.PLANNER_RATES[(choice - 1).clamp(min=0)]
+        new_rate = self._planner_rates[(choice - 1).clamp(min=0)]
         if bool(((choice > 0) & (new_rate > self.rate_limit())).any()):
             raise ValueError(f"a planner action sets a rate above the annealed limit {self.rate_limit():.3f}")
         self.rate_choice = torch.where(choice > 0, choice - 1, self.rate_choice)
 
     def _taxes(self, planner_actions: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor]:
         cfg = self.config
-        tax_paid = torch.zeros(self.batch, N_AGENTS, dtype=torch.float64)
-        lump_sum = torch.zeros(self.batch, dtype=torch.float64)
+        tax_paid = torch.zeros(self.batch, N_AGENTS, dtype=torch.float64, device=self.device)
+        lump_sum = torch.zeros(self.batch, dtype=torch.float64, device=self.device)
         if self.tax_phase == 1:  # with tax_model="none" the periods still run, at zero rates
             if cfg.tax_model == "planner":
                 self._set_planner_rates(planner_actions)
@@ -473,7 +512,9 @@ class Economy:
         if p <= 0:
             return
         # One draw per source tile (other tiles never grow); a grown unit on a full tile changes nothing.
-        draw = torch.rand(self.batch, self._source_index.numel(), dtype=torch.float32, generator=self.generator)
+        draw = torch.rand(
+            self.batch, self._source_index.numel(), dtype=torch.float32, generator=self.generator, device=self.device
+        )
         flat = self.resources.view(self.batch, -1)
         flat[:, self._source_index] |= (draw < p).to(torch.int8)
 

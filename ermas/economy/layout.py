@@ -56,7 +56,7 @@ def parse_layout(text: str, name: str = "custom") -> Layout:
     bad = {ch for r in rows for ch in r if ch not in _SYMBOLS}
     if bad:
         raise ValueError(f"layout {name!r}: unknown symbols {sorted(bad)}; allowed are 'W', 'S', '@' and space")
-    grids = {kind: torch.zeros(len(rows), width, dtype=torch.bool) for kind in ("wood", "stone", "water")}
+    grids = {kind: torch.zeros(len(rows), width, dtype=torch.bool, device="cpu") for kind in ("wood", "stone", "water")}
     for r, row in enumerate(rows):
         for c, ch in enumerate(row):
             if _SYMBOLS[ch] is not None:

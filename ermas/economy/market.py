@@ -46,14 +46,22 @@ class OrderBook:
 
     @classmethod
     def empty(
-        cls, batch: int, n_resources: int, n_agents: int, max_orders: int, max_price: int, duration: int
+        cls,
+        batch: int,
+        n_resources: int,
+        n_agents: int,
+        max_orders: int,
+        max_price: int,
+        duration: int,
+        device: torch.device | str = "cpu",
     ) -> OrderBook:
         shape = (batch, n_resources, n_agents, max_orders)
+        history = (batch, n_resources, n_agents, max_price + 1)
         return cls(
-            price=torch.full(shape, -1, dtype=torch.int32),
-            is_bid=torch.zeros(shape, dtype=torch.bool),
-            age=torch.zeros(shape, dtype=torch.int32),
-            price_history=torch.zeros(batch, n_resources, n_agents, max_price + 1, dtype=torch.float64),
+            price=torch.full(shape, -1, dtype=torch.int32, device=device),
+            is_bid=torch.zeros(shape, dtype=torch.bool, device=device),
+            age=torch.zeros(shape, dtype=torch.int32, device=device),
+            price_history=torch.zeros(history, dtype=torch.float64, device=device),
             max_price=max_price,
             duration=duration,
         )
@@ -71,14 +79,17 @@ class OrderBook:
         shape = (*self.price.shape[:3], self.max_price + 1)
         index = self.price.clamp(min=0).long()
         open_ = self.price >= 0
-        bids = torch.zeros(shape, dtype=torch.float32).scatter_add_(-1, index, (open_ & self.is_bid).to(torch.float32))
-        asks = torch.zeros(shape, dtype=torch.float32).scatter_add_(-1, index, (open_ & ~self.is_bid).to(torch.float32))
+        dev = self.price.device
+        bids = torch.zeros(shape, dtype=torch.float32, device=dev)
+        bids.scatter_add_(-1, index, (open_ & self.is_bid).to(torch.float32))
+        asks = torch.zeros(shape, dtype=torch.float32, device=dev)
+        asks.scatter_add_(-1, index, (open_ & ~self.is_bid).to(torch.float32))
         return bids, asks
 
     def market_rate(self) -> torch.Tensor:
         """``(B, R)`` mean recent sale price, weighted by the decayed price history."""
         net = self.price_history.sum(-2)
-        prices = torch.arange(self.max_price + 1, dtype=net.dtype)
+        prices = torch.arange(self.max_price + 1, dtype=net.dtype, device=net.device)
         return (net * prices).sum(-1) / net.sum(-1).clamp(min=0.001)
 
     def place(
@@ -129,19 +140,20 @@ class OrderBook:
         """
         batch, n_res, n_agents, n_slots = self.price.shape
         prices = self.price.view(-1, n_agents, n_slots)
-        books = torch.arange(batch * n_res) if books is None else books
+        dev = self.price.device
+        books = torch.arange(batch * n_res, device=dev) if books is None else books
         if books.numel() == 0:
-            return torch.zeros(batch, n_res, dtype=torch.long)
+            return torch.zeros(batch, n_res, dtype=torch.long, device=dev)
         # Priority keys, unique per book: bids rank by (price, age, lower agent) descending, asks by (price,
         # younger, agent) ascending; the price is key // 10_000 and an order's age (key // 100) % 100.
         price, age = prices[books], self.age.view(-1, n_agents, n_slots)[books]
         bid = self.is_bid.view(-1, n_agents, n_slots)[books]
-        agent = torch.arange(n_agents, dtype=price.dtype).view(1, n_agents, 1)
+        agent = torch.arange(n_agents, dtype=price.dtype, device=dev).view(1, n_agents, 1)
         open_ = price >= 0
         bid_keys = torch.where(open_ & bid, price * 10_000 + age * 100 + (99 - agent), _NO_BID)
         ask_keys = torch.where(open_ & ~bid, price * 10_000 + (99 - age) * 100 + agent, _NO_ASK)
-        not_self = ~torch.eye(n_agents, dtype=torch.bool)
-        rows = torch.arange(books.numel())  # rows of the key tensors still in play
+        not_self = ~torch.eye(n_agents, dtype=torch.bool, device=dev)
+        rows = torch.arange(books.numel(), device=dev)  # rows of the key tensors still in play
         done = []
         while rows.numel() > 0:
             best_bid, bid_slot = bid_keys[rows].max(-1)  # (n, A) per buyer
@@ -174,7 +186,8 @@ class OrderBook:
         holdings.goods.index_put_((b, buyer, r), one, accumulate=True)
         holdings.goods_escrow.index_put_((b, seller, r), -one, accumulate=True)
         self.price_history.index_put_((b, r, seller, price), torch.ones_like(price, dtype=dt), accumulate=True)
-        return torch.zeros(batch * n_res, dtype=torch.long).index_add_(0, book, one.long()).view(batch, n_res)
+        trades = torch.zeros(batch * n_res, dtype=torch.long, device=book.device)
+        return trades.index_add_(0, book, one.long()).view(batch, n_res)
 
     def expire(self, holdings: Holdings) -> None:
         """Age every open order by one step; orders older than ``duration`` leave and return their escrow."""

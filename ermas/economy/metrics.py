@@ -57,8 +57,8 @@ def isoelastic_utility(
     AI Economist package intends (its own line for that case does not run), so an agent with no coin
     is not at minus infinity.
     """
-    eta = torch.as_tensor(eta, dtype=coin.dtype)
-    labor_weight = torch.as_tensor(labor_weight, dtype=coin.dtype)
+    eta = torch.as_tensor(eta, dtype=coin.dtype, device=coin.device)
+    labor_weight = torch.as_tensor(labor_weight, dtype=coin.dtype, device=coin.device)
     if bool((eta < 0).any()) or bool((eta > 1).any()):
         raise ValueError("isoelastic eta must lie in [0, 1]")
     if bool((labor_weight < 0).any()):

@@ -51,30 +51,31 @@ _STATIC_SHIFT = 8
 
 
 @lru_cache(maxsize=8)
-def _window_tables(layout_name: str, observation_range: int) -> tuple[torch.Tensor, torch.Tensor]:
+def _window_tables(layout_name: str, observation_range: int, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
     """For an agent on each tile: ``(H*W, side*side)`` int32 the tile under every window position (``H*W``,
     a tile with nothing on it, beyond the world's edge), and ``(A, H*W, side*side)`` int32 the static code of
-    those positions plus each observer's table offset."""
+    those positions plus each observer's table offset. Built on the CPU, kept on ``device``."""
     layout = load_layout(layout_name)
     h, w = layout.shape
     r = observation_range
-    rows, cols = torch.arange(h * w) // w, torch.arange(h * w) % w
-    offset = torch.arange(-r, r + 1)
+    tiles = torch.arange(h * w, device="cpu")
+    rows, cols = tiles // w, tiles % w
+    offset = torch.arange(-r, r + 1, device="cpu")
     window_rows = rows.view(-1, 1, 1) + offset.view(1, -1, 1)
     window_cols = cols.view(-1, 1, 1) + offset.view(1, 1, -1)
     inside = (window_rows >= 0) & (window_rows < h) & (window_cols >= 0) & (window_cols < w)
     tile = torch.where(inside, window_rows * w + window_cols, h * w).view(h * w, -1)
-    bits = [layout.water, layout.stone_source, layout.wood_source, torch.ones(h, w, dtype=torch.bool)]
+    bits = [layout.water, layout.stone_source, layout.wood_source, torch.ones(h, w, dtype=torch.bool, device="cpu")]
     static = sum(bit.reshape(-1).to(torch.int32) << (_STATIC_SHIFT + k) for k, bit in enumerate(bits))
-    static = torch.cat([static, torch.zeros(1, dtype=torch.int32)])[tile]  # (H*W, side*side)
-    observer = (torch.arange(N_AGENTS, dtype=torch.int32) << 12).view(-1, 1, 1)
-    return tile.to(torch.int32), (static.unsqueeze(0) | observer).contiguous()
+    static = torch.cat([static, torch.zeros(1, dtype=torch.int32, device="cpu")])[tile]  # (H*W, side*side)
+    observer = (torch.arange(N_AGENTS, dtype=torch.int32, device="cpu") << 12).view(-1, 1, 1)
+    return tile.to(device, torch.int32), (static.unsqueeze(0) | observer).contiguous().to(device)
 
 
-@lru_cache(maxsize=1)
-def _decode_table() -> torch.Tensor:
-    """``(A * 4096, 9)`` uint8: the 9 channels of a tile code as seen by each observing agent."""
-    code = torch.arange(_N_CODES)
+@lru_cache(maxsize=2)
+def _decode_table(device: torch.device) -> torch.Tensor:
+    """``(A * 4096, 9)`` uint8: the 9 channels of a tile code as seen by each observing agent, on ``device``."""
+    code = torch.arange(_N_CODES, device="cpu")
     owner, agent = (code >> 2) & 7, (code >> 5) & 7
     rows = []
     for observer in range(N_AGENTS):
@@ -85,7 +86,7 @@ def _decode_table() -> torch.Tensor:
         static = [(code >> (_STATIC_SHIFT + k)) & 1 for k in range(4)]
         channels = [code & 1, (code >> 1) & 1, (owner > 0).long(), *static, ids(owner), ids(agent)]
         rows.append(torch.stack(channels, -1))
-    return torch.cat(rows).to(torch.uint8)
+    return torch.cat(rows).to(device, torch.uint8)
 
 
 def agent_views(env: Economy) -> torch.Tensor:
@@ -98,16 +99,18 @@ def agent_views(env: Economy) -> torch.Tensor:
     """
     b, n_tiles = env.batch, env.height * env.width
     side = 2 * env.config.observation_range + 1
-    tile, static = _window_tables(env.layout.name, env.config.observation_range)
+    tile, static = _window_tables(env.layout.name, env.config.observation_range, env.device)
     # The changing content of every tile in 8 bits (plus an empty tile at index H*W for beyond the edge).
-    dynamic = torch.zeros(b, n_tiles + 1, dtype=torch.uint8)
+    dynamic = torch.zeros(b, n_tiles + 1, dtype=torch.uint8, device=env.device)
     resources = env.resources.view(torch.uint8)
     dynamic[:, :n_tiles] = resources[:, 0] | (resources[:, 1] << 1) | ((env.house_owner + 1).view(torch.uint8) << 2)
-    dynamic.scatter_add_(1, env.cell, (torch.arange(1, N_AGENTS + 1, dtype=torch.uint8) << 5).expand(b, -1))
-    index = tile[env.cell] + (torch.arange(b, dtype=torch.int32) * (n_tiles + 1)).view(b, 1, 1)
-    codes = static[torch.arange(N_AGENTS), env.cell]  # (B, A, side*side)
+    dynamic.scatter_add_(
+        1, env.cell, (torch.arange(1, N_AGENTS + 1, dtype=torch.uint8, device=env.device) << 5).expand(b, -1)
+    )
+    index = tile[env.cell] + (torch.arange(b, dtype=torch.int32, device=env.device) * (n_tiles + 1)).view(b, 1, 1)
+    codes = static[env._agents, env.cell]  # (B, A, side*side)
     codes |= dynamic.view(-1).index_select(0, index.view(-1)).view_as(codes)
-    views = _decode_table().index_select(0, codes.view(-1)).view(b, N_AGENTS, side, side, N_SPATIAL_CHANNELS)
+    views = _decode_table(env.device).index_select(0, codes.view(-1)).view(b, N_AGENTS, side, side, N_SPATIAL_CHANNELS)
     return views.permute(0, 1, 4, 2, 3)  # channels-last in memory, as torch.channels_last convolutions take it
 
 
@@ -115,7 +118,9 @@ def _tax_features(env: Economy) -> torch.Tensor:
     period = env.config.tax_period
     phase = float(env.tax_phase)
     sorted_income = (env.last_income / period).sort(-1).values
-    flags = torch.tensor([float(phase >= period), float(phase == 1), phase / period], dtype=torch.float64)
+    flags = torch.tensor(
+        [float(phase >= period), float(phase == 1), phase / period], dtype=torch.float64, device=env.device
+    )
     return torch.cat([flags.expand(env.batch, -1), sorted_income, env.rates], -1)
 
 
@@ -167,7 +172,7 @@ def agent_flat_features(env: Economy, shared: SharedFeatures | None = None) -> t
     n_res, levels = shared.bids.shape[1], shared.bids.shape[-1]
     block = 1 + 5 * levels  # per resource: rate, history, others' asks, others' bids, own asks, own bids
     rest = 7 + n_res * block
-    out = torch.empty(b, N_AGENTS, rest + 16, dtype=torch.float32)
+    out = torch.empty(b, N_AGENTS, rest + 16, dtype=torch.float32, device=env.device)
     # Values are computed in float64 and rounded once to float32, like the package's observations.
     own = [
         (env.cell // env.width).double() / env.height,
@@ -198,7 +203,7 @@ def planner_flat_features(env: Economy, shared: SharedFeatures | None = None) ->
     agent coin, stone, wood (x0.01), last income (over the period), last and current marginal rate."""
     b, h = env.batch, env.holdings
     shared = shared or SharedFeatures.of(env)
-    time = torch.full((b, 1), env.timestep / env.config.episode_length, dtype=torch.float64)
+    time = torch.full((b, 1), env.timestep / env.config.episode_length, dtype=torch.float64, device=env.device)
     whole_market = torch.cat(
         [shared.rate.unsqueeze(-1), shared.history, shared.asks.sum(2), shared.bids.sum(2)], -1
     ).view(b, -1)
@@ -225,13 +230,15 @@ def agent_action_mask(env: Economy) -> torch.Tensor:
     levels = cfg.max_price + 1
     slot_free = (env.book.open_orders() < cfg.max_orders).transpose(1, 2)  # (B, A, R)
     n_res = slot_free.shape[-1]
-    can_pay = (torch.arange(levels, dtype=torch.float64) <= h.coin.unsqueeze(-1)).unsqueeze(2)  # (B, A, 1, P)
+    can_pay = (torch.arange(levels, dtype=torch.float64, device=env.device) <= h.coin.unsqueeze(-1)).unsqueeze(
+        2
+    )  # (B, A, 1, P)
     has_unit = (h.goods > 0).unsqueeze(-1)  # (B, A, R, 1)
     sides = torch.stack(torch.broadcast_tensors(can_pay, has_unit), 3)  # (B, A, R, buy/sell, P)
     trade = (sides & slot_free.view(b, N_AGENTS, n_res, 1, 1)).view(b, N_AGENTS, -1)
     targets, open_ = env.move_targets()
     occupied = (targets.unsqueeze(-1) == env.cell.view(b, 1, 1, N_AGENTS)).any(-1)
-    noop = torch.ones(b, N_AGENTS, 1, dtype=torch.bool)
+    noop = torch.ones(b, N_AGENTS, 1, dtype=torch.bool, device=env.device)
     return torch.cat([noop, env.can_build().unsqueeze(-1), trade, open_ & ~occupied], -1)
 
 
@@ -240,8 +247,8 @@ def planner_action_mask(env: Economy) -> torch.Tensor | None:
     to rates within the annealed limit; "keep" (0) is always allowed. ``None`` unless ``tax_model="planner"``."""
     if env.config.tax_model != "planner":
         return None
-    allowed = (taxes.PLANNER_RATES <= env.rate_limit()) & (env.tax_phase == 1)
-    row = torch.cat([torch.ones(1, dtype=torch.bool), allowed])
+    allowed = (env._planner_rates <= env.rate_limit()) & (env.tax_phase == 1)
+    row = torch.cat([torch.ones(1, dtype=torch.bool, device=env.device), allowed])
     return row.expand(env.batch, taxes.N_BRACKETS, -1).clone()
 
 

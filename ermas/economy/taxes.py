@@ -24,7 +24,7 @@ import torch
 
 TAX_MODELS = ("none", "us_federal", "planner", "saez", "fixed")
 US_FEDERAL_2018_CUTOFFS_USD = (0, 9700, 39475, 84200, 160725, 204100, 510300)
-US_FEDERAL_2018_RATES = torch.tensor([0.10, 0.12, 0.22, 0.24, 0.32, 0.35, 0.37], dtype=torch.float64)
+US_FEDERAL_2018_RATES = torch.tensor([0.10, 0.12, 0.22, 0.24, 0.32, 0.35, 0.37], dtype=torch.float64, device="cpu")
 N_BRACKETS = 7
 # The planner's 21 rates 0.00, 0.05, ..., 1.00, computed exactly as the package does (np.arange).
 _RATE_GRID = np.arange(0.0, 1.0 + 0.05, 0.05)
@@ -53,13 +53,16 @@ class Brackets:
     sizes: torch.Tensor
     saez_edges: torch.Tensor
 
+    def to(self, device: torch.device) -> Brackets:
+        return Brackets(self.cutoffs.to(device), self.sizes.to(device), self.saez_edges.to(device))
+
     @classmethod
     def scaled(cls, usd_scaling: float = 1000.0) -> Brackets:
         """Float64 brackets for ``usd_scaling`` dollars per coin (the package's default is 1000)."""
         if not (np.isfinite(usd_scaling) and usd_scaling > 0):
             raise ValueError(f"usd_scaling must be a finite number > 0; got {usd_scaling!r}")
-        cutoffs = torch.tensor(US_FEDERAL_2018_CUTOFFS_USD, dtype=torch.float64) / usd_scaling
-        sizes = torch.cat([cutoffs[1:] - cutoffs[:-1], torch.tensor([float("inf")], dtype=torch.float64)])
+        cutoffs = torch.tensor(US_FEDERAL_2018_CUTOFFS_USD, dtype=torch.float64, device="cpu") / usd_scaling
+        sizes = torch.cat([cutoffs[1:] - cutoffs[:-1], torch.tensor([float("inf")], dtype=torch.float64, device="cpu")])
         edges = torch.from_numpy(np.linspace(0, float(cutoffs[-1]), SAEZ_N_BINS + 1))
         return cls(cutoffs, sizes, edges)
 
@@ -115,7 +118,7 @@ def estimate_elasticity(
         previous: ``(B,)`` elasticity so far.
     """
     z, tau = buffer[..., 0], buffer[..., 1]
-    filled = torch.arange(buffer.shape[1]) < n_valid.unsqueeze(-1)
+    filled = torch.arange(buffer.shape[1], device=buffer.device) < n_valid.unsqueeze(-1)
     use = filled & (z > 0) & (tau < 1)
     n = use.sum(-1).to(buffer.dtype)
     w = use.to(buffer.dtype)
@@ -140,7 +143,7 @@ def _fill_gaps(taus: torch.Tensor) -> torch.Tensor:
     A virtual rate 0 sits before the first bin; the last entry (the top bin) is never NaN.
     """
     n = taus.shape[-1]
-    idx = torch.arange(n, dtype=taus.dtype).expand_as(taus)
+    idx = torch.arange(n, dtype=taus.dtype, device=taus.device).expand_as(taus)
     real = ~torch.isnan(taus)
     prev_idx = torch.where(real, idx, torch.full_like(idx, -1.0)).cummax(-1).values
     prev_idx = torch.cat([torch.full_like(prev_idx[..., :1], -1.0), prev_idx[..., :-1]], -1)
@@ -177,7 +180,8 @@ def saez_bin_rates(
     below = valid & (incomes < 0)
     above = valid & (incomes > top)
     bins = (torch.bucketize(incomes.contiguous(), edges, right=True) - 1).clamp(0, SAEZ_N_BINS - 1)
-    counts = torch.zeros(incomes.shape[0], SAEZ_N_BINS, dtype=dt).scatter_add_(1, bins, in_range.to(dt))
+    counts = torch.zeros(incomes.shape[0], SAEZ_N_BINS, dtype=dt, device=incomes.device)
+    counts.scatter_add_(1, bins, in_range.to(dt))
     n_below = below.sum(-1).to(dt)
     n_above = above.sum(-1).to(dt)
     n_total = counts.sum(-1) + n_below + n_above
@@ -216,7 +220,8 @@ def bracket_average_rates(bin_rates: torch.Tensor, brackets: Brackets) -> torch.
         ``(B, 7)``; the open top bracket takes the top bin's rate.
     """
     edges = brackets.saez_edges.to(bin_rates.dtype)
-    sizes = torch.cat([edges[1:] - edges[:-1], torch.tensor([float("inf")], dtype=bin_rates.dtype)])
+    inf = torch.tensor([float("inf")], dtype=bin_rates.dtype, device=bin_rates.device)
+    sizes = torch.cat([edges[1:] - edges[:-1], inf])
     past = (brackets.cutoffs[1:].unsqueeze(-1) - edges).clamp(min=0)  # (6, 101)
     in_bin = torch.minimum(sizes, past)
     due = (bin_rates.unsqueeze(-2) * in_bin).sum(-1).clamp(min=0)  # (B, 6)
@@ -243,19 +248,19 @@ class SaezState:
     warmed_up: torch.Tensor
 
     @classmethod
-    def empty(cls, batch: int) -> SaezState:
+    def empty(cls, batch: int, device: torch.device | str = "cpu") -> SaezState:
         return cls(
-            buffer=torch.zeros(batch, SAEZ_BUFFER_SIZE, 2, dtype=torch.float64),
-            n_added=torch.zeros(batch, dtype=torch.long),
-            elasticity=torch.full((batch,), SAEZ_INITIAL_ELASTICITY, dtype=torch.float64),
-            running_rates=torch.zeros(batch, N_BRACKETS, dtype=torch.float64),
-            warmed_up=torch.zeros(batch, dtype=torch.bool),
+            buffer=torch.zeros(batch, SAEZ_BUFFER_SIZE, 2, dtype=torch.float64, device=device),
+            n_added=torch.zeros(batch, dtype=torch.long, device=device),
+            elasticity=torch.full((batch,), SAEZ_INITIAL_ELASTICITY, dtype=torch.float64, device=device),
+            running_rates=torch.zeros(batch, N_BRACKETS, dtype=torch.float64, device=device),
+            warmed_up=torch.zeros(batch, dtype=torch.bool, device=device),
         )
 
     def add(self, income: torch.Tensor, rate: torch.Tensor) -> None:
         """Append one period's ``(B, A)`` incomes and marginal rates, dropping the oldest beyond 500."""
         n_agents = income.shape[1]
-        slots = (self.n_added.unsqueeze(-1) + torch.arange(n_agents)) % SAEZ_BUFFER_SIZE
+        slots = (self.n_added.unsqueeze(-1) + torch.arange(n_agents, device=self.n_added.device)) % SAEZ_BUFFER_SIZE
         pairs = torch.stack([income, rate], -1)
         self.buffer.scatter_(1, slots.unsqueeze(-1).expand(-1, -1, 2), pairs)
         self.n_added += n_agents
@@ -278,11 +283,11 @@ class SaezState:
             self.warmed_up, estimate_elasticity(self.buffer, n_valid, self.elasticity), self.elasticity
         )
         elasticity = self.elasticity if fixed_elasticity is None else torch.full_like(self.elasticity, fixed_elasticity)
-        valid = torch.arange(SAEZ_BUFFER_SIZE) < n_valid.unsqueeze(-1)
+        valid = torch.arange(SAEZ_BUFFER_SIZE, device=n_valid.device) < n_valid.unsqueeze(-1)
         formula = bracket_average_rates(saez_bin_rates(self.buffer[..., 0], valid, elasticity, brackets), brackets)
         formula = formula.clamp(rate_min, rate_max)
         random = rate_min + (rate_max - rate_min) * torch.rand(
-            self.buffer.shape[0], N_BRACKETS, dtype=torch.float64, generator=generator
+            self.buffer.shape[0], N_BRACKETS, dtype=torch.float64, generator=generator, device=self.buffer.device
         )
         rates = torch.where(self.warmed_up.unsqueeze(-1), formula, random)
         self.running_rates = torch.where(
