@@ -292,3 +292,21 @@ def test_a_device_that_is_not_here_is_an_error(device, message):
         pytest.skip("this machine has CUDA")
     with pytest.raises(ValueError, match=message):
         Economy(1, device=device)
+
+
+def test_a_float32_economy_follows_the_float64_one():
+    """Same seed and actions: the float32 state stays in float32 and within rounding of the float64 one."""
+    config = EconomyConfig(layout=SMALL_LAYOUT, episode_length=40, tax_model="us_federal", tax_period=10)
+    envs = [Economy(4, config, seed=3, dtype=dtype) for dtype in (torch.float64, torch.float32)]
+    generator = torch.Generator().manual_seed(0)
+    for _ in range(config.episode_length):
+        mask = observe(envs[0]).agent_mask
+        actions = torch.multinomial(mask.view(-1, 50).float(), 1, generator=generator).view(4, 4)
+        for env in envs:
+            env.step(actions)
+    wide, narrow = envs[0].summary(), envs[1].summary()
+    assert narrow.coin.dtype == narrow.social_welfare.dtype == envs[1].rates.dtype == torch.float32
+    torch.testing.assert_close(narrow.coin, wide.coin.float(), rtol=1e-5, atol=1e-4)
+    torch.testing.assert_close(narrow.social_welfare, wide.social_welfare.float(), rtol=1e-5, atol=1e-4)
+    with pytest.raises(ValueError, match="dtype must be torch.float64 or torch.float32"):
+        Economy(1, dtype=torch.float16)

@@ -90,8 +90,10 @@ class EpisodeSummary:
     taxes_collected: torch.Tensor
 
 
-def _per_env(value: torch.Tensor | float, batch: int, name: str, device: torch.device) -> torch.Tensor:
-    tensor = torch.as_tensor(value, dtype=torch.float64, device=device)
+def _per_env(
+    value: torch.Tensor | float, batch: int, name: str, device: torch.device, dtype: torch.dtype
+) -> torch.Tensor:
+    tensor = torch.as_tensor(value, dtype=dtype, device=device)
     if tensor.dim() == 0:
         tensor = tensor.expand(batch).clone()
     if tensor.shape != (batch,):
@@ -126,6 +128,9 @@ class Economy:
         seed: seed of the simulator's random generator (turn orders, skills, gathering bonus, regrowth).
         device: where every tensor of the state lives (``"cpu"``, or ``"cuda"`` where present); nothing is
             created on torch's default device. Observations come back on the same device.
+        dtype: of coin, labor, utility, welfare, rates and the Saez model's memory: ``torch.float64`` (the
+            default, which replays the package step for step) or ``torch.float32``. Random draws are made
+            in float64 either way, so both dtypes see the same draws.
     """
 
     def __init__(
@@ -136,16 +141,20 @@ class Economy:
         labor_weight: torch.Tensor | float = 0.21,
         seed: int = 0,
         device: str | torch.device = "cpu",
+        dtype: torch.dtype = torch.float64,
     ) -> None:
         if not isinstance(batch, int) or batch < 1:
             raise ValueError(f"batch must be a positive integer, got {batch!r}")
+        if dtype not in (torch.float64, torch.float32):
+            raise ValueError(f"dtype must be torch.float64 or torch.float32; got {dtype!r}")
         self.device = _present_device(device)
+        self.dtype = dtype
         self.config = config or EconomyConfig()
         self.batch = batch
-        self.eta = _per_env(eta, batch, "eta", self.device)
+        self.eta = _per_env(eta, batch, "eta", self.device, dtype)
         if bool((self.eta < 0).any()) or bool((self.eta > 1).any()):
             raise ValueError("eta must lie in [0, 1] (eta = 1 is logarithmic utility)")
-        self.labor_weight = _per_env(labor_weight, batch, "labor_weight", self.device)
+        self.labor_weight = _per_env(labor_weight, batch, "labor_weight", self.device, dtype)
         if bool((self.labor_weight < 0).any()):
             raise ValueError("labor_weight must be >= 0 (it is a cost per unit of labor)")
         self.layout: Layout = load_layout(self.config.layout)
@@ -155,11 +164,11 @@ class Economy:
         corners = self.layout.start_corners()
         dev = self.device
         self._agents = torch.arange(N_AGENTS, device=dev)
-        self._planner_rates = taxes.PLANNER_RATES.to(dev)
+        self._planner_rates = taxes.PLANNER_RATES.to(dev, dtype)
         self._corner_cells = torch.tensor([r * width + c for r, c in corners], device=dev)
         self._rank_payments = torch.tensor(
             fixed_skill_payments(self.config.base_payment, self.config.max_skill_multiplier),
-            dtype=torch.float64,
+            dtype=dtype,
             device=dev,
         )
         self._source = self.layout.sources.reshape(N_RESOURCES, -1).to(dev)  # (R, H*W)
@@ -175,9 +184,9 @@ class Economy:
         self._neighbour = torch.where(on_map, new_r * width + new_c, 0)  # (H*W, 4)
         self._neighbour_land = on_map & ~self._water[self._neighbour]
         self.completions = 0
-        self.brackets = taxes.Brackets.scaled(self.config.usd_scaling).to(dev)
-        self.saez = taxes.SaezState.empty(batch, dev)
-        self._positive_reward_steps = torch.zeros(batch, dtype=torch.float64, device=self.device)
+        self.brackets = taxes.Brackets.scaled(self.config.usd_scaling).to(dev, dtype)
+        self.saez = taxes.SaezState.empty(batch, dev, dtype)
+        self._positive_reward_steps = torch.zeros(batch, dtype=self.dtype, device=self.device)
         self.reset()
 
     # --- state --------------------------------------------------------------------------------------
@@ -197,14 +206,14 @@ class Economy:
             (b, self.height * self.width), -1, dtype=torch.int8, device=self.device
         )  # (B, H*W)
         self.holdings = Holdings(
-            coin=torch.zeros(b, N_AGENTS, dtype=torch.float64, device=self.device),
-            coin_escrow=torch.zeros(b, N_AGENTS, dtype=torch.float64, device=self.device),
+            coin=torch.zeros(b, N_AGENTS, dtype=self.dtype, device=self.device),
+            coin_escrow=torch.zeros(b, N_AGENTS, dtype=self.dtype, device=self.device),
             goods=torch.zeros(b, N_AGENTS, N_RESOURCES, dtype=torch.long, device=self.device),
             goods_escrow=torch.zeros(b, N_AGENTS, N_RESOURCES, dtype=torch.long, device=self.device),
-            labor=torch.zeros(b, N_AGENTS, dtype=torch.float64, device=self.device),
+            labor=torch.zeros(b, N_AGENTS, dtype=self.dtype, device=self.device),
         )
         self.book = OrderBook.empty(
-            b, N_RESOURCES, N_AGENTS, cfg.max_orders, cfg.max_price, cfg.order_duration, self.device
+            b, N_RESOURCES, N_AGENTS, cfg.max_orders, cfg.max_price, cfg.order_duration, self.device, self.dtype
         )
         # skill_rank[b, i]: the skill rank (0 = lowest) of agent i; its corner and house payment follow.
         if skill_rank is None:
@@ -220,9 +229,9 @@ class Economy:
         if cfg.gather_bonus:
             u = torch.rand(b, N_AGENTS, dtype=torch.float64, generator=self.generator, device=self.device)
             pareto = (1 - u) ** (-1 / 3) - 1  # numpy's Pareto(3) (a Lomax)
-            self.bonus_prob = pareto.clamp(max=2) / 2
+            self.bonus_prob = (pareto.clamp(max=2) / 2).to(self.dtype)
         else:
-            self.bonus_prob = torch.zeros(b, N_AGENTS, dtype=torch.float64, device=self.device)
+            self.bonus_prob = torch.zeros(b, N_AGENTS, dtype=self.dtype, device=self.device)
         # Taxes
         self.tax_phase = 1  # position in the tax period, 1..period (the package's tax_cycle_pos)
         self.rate_choice = torch.zeros(
@@ -230,10 +239,10 @@ class Economy:
         )  # planner: index into PLANNER_RATES
         self.rates = self._schedule_rates(reset=True)  # (B, 7), set on the first step of each period
         self.last_coin = self.coin_total()
-        self.last_income = torch.zeros(b, N_AGENTS, dtype=torch.float64, device=self.device)
-        self.last_marginal_rate = torch.zeros(b, N_AGENTS, dtype=torch.float64, device=self.device)
+        self.last_income = torch.zeros(b, N_AGENTS, dtype=self.dtype, device=self.device)
+        self.last_marginal_rate = torch.zeros(b, N_AGENTS, dtype=self.dtype, device=self.device)
         # Episode totals
-        self.taxes_collected = torch.zeros(b, dtype=torch.float64, device=self.device)
+        self.taxes_collected = torch.zeros(b, dtype=self.dtype, device=self.device)
         self.n_trades = torch.zeros(b, dtype=torch.long, device=self.device)
         self.n_builds = torch.zeros(b, N_AGENTS, dtype=torch.long, device=self.device)
         self.utility, self.welfare = self._objectives()
@@ -312,7 +321,7 @@ class Economy:
         planner_reward = welfare - self.welfare
         self.utility, self.welfare = utility, welfare
         if self.config.labor_warmup > 0:
-            self._positive_reward_steps += (rewards.mean(-1) > 0).to(torch.float64)
+            self._positive_reward_steps += (rewards.mean(-1) > 0).to(self.dtype)
         done = self.timestep >= self.config.episode_length
         if done:
             self.completions += 1
@@ -452,14 +461,14 @@ class Economy:
         cfg, b = self.config, self.batch
         limit = self.rate_limit()
         if cfg.tax_model == "none":
-            return torch.zeros(b, taxes.N_BRACKETS, dtype=torch.float64, device=self.device)
+            return torch.zeros(b, taxes.N_BRACKETS, dtype=self.dtype, device=self.device)
         if cfg.tax_model == "planner":
             return self._planner_rates[self.rate_choice]
         if cfg.tax_model == "us_federal":
-            return taxes.US_FEDERAL_2018_RATES.to(self.device).clamp(max=limit).expand(b, -1).clone()
+            return taxes.US_FEDERAL_2018_RATES.to(self.device, self.dtype).clamp(max=limit).expand(b, -1).clone()
         if cfg.tax_model == "fixed":
             return (
-                torch.tensor(cfg.fixed_rates, dtype=torch.float64, device=self.device)
+                torch.tensor(cfg.fixed_rates, dtype=self.dtype, device=self.device)
                 .clamp(max=limit)
                 .expand(b, -1)
                 .clone()
@@ -483,8 +492,8 @@ class Economy:
 
     def _taxes(self, planner_actions: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor]:
         cfg = self.config
-        tax_paid = torch.zeros(self.batch, N_AGENTS, dtype=torch.float64, device=self.device)
-        lump_sum = torch.zeros(self.batch, dtype=torch.float64, device=self.device)
+        tax_paid = torch.zeros(self.batch, N_AGENTS, dtype=self.dtype, device=self.device)
+        lump_sum = torch.zeros(self.batch, dtype=self.dtype, device=self.device)
         if self.tax_phase == 1:  # with tax_model="none" the periods still run, at zero rates
             if cfg.tax_model == "planner":
                 self._set_planner_rates(planner_actions)

@@ -54,6 +54,7 @@ class OrderBook:
         max_price: int,
         duration: int,
         device: torch.device | str = "cpu",
+        dtype: torch.dtype = torch.float64,
     ) -> OrderBook:
         shape = (batch, n_resources, n_agents, max_orders)
         history = (batch, n_resources, n_agents, max_price + 1)
@@ -61,7 +62,7 @@ class OrderBook:
             price=torch.full(shape, -1, dtype=torch.int32, device=device),
             is_bid=torch.zeros(shape, dtype=torch.bool, device=device),
             age=torch.zeros(shape, dtype=torch.int32, device=device),
-            price_history=torch.zeros(history, dtype=torch.float64, device=device),
+            price_history=torch.zeros(history, dtype=dtype, device=device),
             max_price=max_price,
             duration=duration,
         )

@@ -119,7 +119,7 @@ def _tax_features(env: Economy) -> torch.Tensor:
     phase = float(env.tax_phase)
     sorted_income = (env.last_income / period).sort(-1).values
     flags = torch.tensor(
-        [float(phase >= period), float(phase == 1), phase / period], dtype=torch.float64, device=env.device
+        [float(phase >= period), float(phase == 1), phase / period], dtype=env.dtype, device=env.device
     )
     return torch.cat([flags.expand(env.batch, -1), sorted_income, env.rates], -1)
 
@@ -173,7 +173,8 @@ def agent_flat_features(env: Economy, shared: SharedFeatures | None = None) -> t
     block = 1 + 5 * levels  # per resource: rate, history, others' asks, others' bids, own asks, own bids
     rest = 7 + n_res * block
     out = torch.empty(b, N_AGENTS, rest + 16, dtype=torch.float32, device=env.device)
-    # Values are computed in float64 and rounded once to float32, like the package's observations.
+    # Values are computed in the economy's dtype (float64 by default) and rounded once to float32, like the
+    # package's observations.
     own = [
         (env.cell // env.width).double() / env.height,
         (env.cell % env.width).double() / env.width,
@@ -203,14 +204,14 @@ def planner_flat_features(env: Economy, shared: SharedFeatures | None = None) ->
     agent coin, stone, wood (x0.01), last income (over the period), last and current marginal rate."""
     b, h = env.batch, env.holdings
     shared = shared or SharedFeatures.of(env)
-    time = torch.full((b, 1), env.timestep / env.config.episode_length, dtype=torch.float64, device=env.device)
+    time = torch.full((b, 1), env.timestep / env.config.episode_length, dtype=env.dtype, device=env.device)
     whole_market = torch.cat(
         [shared.rate.unsqueeze(-1), shared.history, shared.asks.sum(2), shared.bids.sum(2)], -1
     ).view(b, -1)
     per_agent = torch.cat(
         [
             h.coin.unsqueeze(-1) * INVENTORY_SCALE,
-            h.goods.to(torch.float64) * INVENTORY_SCALE,
+            h.goods.to(env.dtype) * INVENTORY_SCALE,
             (env.last_income / env.config.tax_period).unsqueeze(-1),
             env.last_marginal_rate.unsqueeze(-1),
             shared.marginal_rate.unsqueeze(-1),
@@ -230,7 +231,7 @@ def agent_action_mask(env: Economy) -> torch.Tensor:
     levels = cfg.max_price + 1
     slot_free = (env.book.open_orders() < cfg.max_orders).transpose(1, 2)  # (B, A, R)
     n_res = slot_free.shape[-1]
-    can_pay = (torch.arange(levels, dtype=torch.float64, device=env.device) <= h.coin.unsqueeze(-1)).unsqueeze(
+    can_pay = (torch.arange(levels, dtype=env.dtype, device=env.device) <= h.coin.unsqueeze(-1)).unsqueeze(
         2
     )  # (B, A, 1, P)
     has_unit = (h.goods > 0).unsqueeze(-1)  # (B, A, R, 1)

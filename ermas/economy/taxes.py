@@ -53,8 +53,8 @@ class Brackets:
     sizes: torch.Tensor
     saez_edges: torch.Tensor
 
-    def to(self, device: torch.device) -> Brackets:
-        return Brackets(self.cutoffs.to(device), self.sizes.to(device), self.saez_edges.to(device))
+    def to(self, device: torch.device, dtype: torch.dtype = torch.float64) -> Brackets:
+        return Brackets(*(x.to(device, dtype) for x in (self.cutoffs, self.sizes, self.saez_edges)))
 
     @classmethod
     def scaled(cls, usd_scaling: float = 1000.0) -> Brackets:
@@ -248,12 +248,12 @@ class SaezState:
     warmed_up: torch.Tensor
 
     @classmethod
-    def empty(cls, batch: int, device: torch.device | str = "cpu") -> SaezState:
+    def empty(cls, batch: int, device: torch.device | str = "cpu", dtype: torch.dtype = torch.float64) -> SaezState:
         return cls(
-            buffer=torch.zeros(batch, SAEZ_BUFFER_SIZE, 2, dtype=torch.float64, device=device),
+            buffer=torch.zeros(batch, SAEZ_BUFFER_SIZE, 2, dtype=dtype, device=device),
             n_added=torch.zeros(batch, dtype=torch.long, device=device),
-            elasticity=torch.full((batch,), SAEZ_INITIAL_ELASTICITY, dtype=torch.float64, device=device),
-            running_rates=torch.zeros(batch, N_BRACKETS, dtype=torch.float64, device=device),
+            elasticity=torch.full((batch,), SAEZ_INITIAL_ELASTICITY, dtype=dtype, device=device),
+            running_rates=torch.zeros(batch, N_BRACKETS, dtype=dtype, device=device),
             warmed_up=torch.zeros(batch, dtype=torch.bool, device=device),
         )
 
@@ -288,7 +288,7 @@ class SaezState:
         formula = formula.clamp(rate_min, rate_max)
         random = rate_min + (rate_max - rate_min) * torch.rand(
             self.buffer.shape[0], N_BRACKETS, dtype=torch.float64, generator=generator, device=self.buffer.device
-        )
+        ).to(self.buffer.dtype)
         rates = torch.where(self.warmed_up.unsqueeze(-1), formula, random)
         self.running_rates = torch.where(
             self.warmed_up.unsqueeze(-1),
