@@ -25,7 +25,7 @@ from ermas.allocator import keep_freed_memory
 from ermas.economy import PAPER_LAYOUT, SMALL_LAYOUT, Economy, EconomyConfig
 from ermas.rl.ppo import ppo_update
 from ermas.testing.economy_reference import make_reference_env, package_agent_flat
-from ermas.two_level.networks import AgentNetwork
+from ermas.two_level.networks import AgentNetwork, agent_inputs
 from ermas.two_level.presets import preset
 from ermas.two_level.training import Trajectory, TwoLevelTraining, play_episode
 
@@ -76,10 +76,7 @@ def package(config: EconomyConfig, envs: int, iterations: int) -> float:
             )
             flat = np.stack([package_agent_flat(o, i) for o in observations for i in range(4)])
             mask = np.stack([o[str(i)]["action_mask"] for o in observations for i in range(4)])
-            inputs = {
-                "view": torch.from_numpy(view.astype(np.uint8)),
-                "flat": torch.from_numpy(flat.astype(np.float32)),
-            }
+            inputs = agent_inputs(torch.from_numpy(view.astype(np.uint8)), torch.from_numpy(flat.astype(np.float32)))
             actions = steps.act(network, inputs, torch.from_numpy(mask > 0)[:, None], generator).view(envs, 4)
             rewards = []
             for k, world in enumerate(worlds):

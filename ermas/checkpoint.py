@@ -35,8 +35,21 @@ def load_checkpoint(path: str | os.PathLike | None, fingerprint: dict[str, Any])
         return None
     saved = torch.load(path, weights_only=True)  # tensors and plain containers only: no code runs
     if saved.get("fingerprint") != fingerprint:
-        raise ValueError(f"checkpoint {path} was written for other settings; delete it or pick another path")
+        differing = ", ".join(differences(saved.get("fingerprint"), fingerprint))
+        raise ValueError(
+            f"checkpoint {path} was written for other settings (differing: {differing}); delete it or pick another path"
+        )
     return saved["state"]
+
+
+def differences(saved: Any, wanted: Any, prefix: str = "") -> list[str]:
+    """The dotted keys at which two nested dicts of settings differ (``prefix`` itself where one is not a dict)."""
+    if not (isinstance(saved, dict) and isinstance(wanted, dict)):
+        return [] if saved == wanted else [prefix or "everything"]
+    found = []
+    for key in sorted(set(saved) | set(wanted), key=str):
+        found += differences(saved.get(key), wanted.get(key), f"{prefix}{key}" if not prefix else f"{prefix}.{key}")
+    return found
 
 
 @contextmanager

@@ -1,17 +1,49 @@
 """The agents' and the planner's networks on real observations: shapes, and masks honoured when sampling."""
 
+import pytest
 import torch
 
 from ermas.economy import Economy, EconomyConfig, observe
 from ermas.economy.taxes import PLANNER_RATES
 from ermas.rl.ppo import masked_categorical, sample_actions
-from ermas.two_level.networks import AgentNetwork, PlannerNetwork
+from ermas.two_level.networks import AgentNetwork, PlannerNetwork, agent_inputs
 
 
 def agent_batch(obs):
     b, a = obs.agent_mask.shape[:2]
-    view = obs.agent_spatial.reshape(b * a, *obs.agent_spatial.shape[2:])
-    return {"view": view, "flat": obs.agent_flat.reshape(b * a, -1)}, obs.agent_mask.reshape(b * a, 1, -1)
+    return agent_inputs(obs.agent_spatial.flatten(0, 1), obs.agent_flat.flatten(0, 1)), obs.agent_mask.reshape(
+        b * a, 1, -1
+    )
+
+
+def test_agent_inputs_one_hot_the_identity_channels_as_a_plain_loop_does():
+    draws = torch.Generator().manual_seed(0)
+    view = torch.randint(0, 4, (6, 9, 5, 5), dtype=torch.uint8, generator=draws)
+    view[:, 7:] = torch.randint(0, 6, (6, 2, 5, 5), dtype=torch.uint8, generator=draws)  # every identity
+    spatial = agent_inputs(view, torch.zeros(6, 135))["spatial"]
+    assert spatial.shape == (6, 5, 5, 17) and spatial.dtype == torch.uint8
+    for i in range(6):
+        for y in range(5):
+            for x in range(5):
+                expected = [int(view[i, c, y, x]) for c in range(7)]
+                for c in (7, 8):
+                    expected += [int(view[i, c, y, x] == k) for k in range(1, 6)]
+                assert spatial[i, y, x].tolist() == expected
+
+
+@pytest.mark.parametrize("shared_trunk", [False, True])
+def test_a_shared_trunk_has_one_tower_and_the_same_interface(shared_trunk):
+    env = Economy(2, EconomyConfig(), seed=1)
+    network = AgentNetwork(shared_trunk=shared_trunk)
+    batch, mask = agent_batch(observe(env))
+    logits, values = network.evaluate(batch, mask)
+    assert logits.shape == (8, 1, 50) and values.shape == (8,)
+    towers = [name for name, _ in network.named_children() if name.endswith("tower")]
+    assert towers == (["policy_tower"] if shared_trunk else ["policy_tower", "value_tower"])
+    # the value's gradient reaches the policy's tower only when they share it
+    values.sum().backward()
+    reached = network.policy_tower.dense[0].weight.grad
+    assert (reached is not None and reached.abs().sum() > 0) == shared_trunk
 
 
 def test_the_agent_network_reads_real_observations_and_never_draws_a_masked_action():

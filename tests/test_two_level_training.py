@@ -98,7 +98,7 @@ def test_phase_two_starts_from_phase_one_and_resumes_with_the_planner(tmp_path, 
     assert not same_weights(full.agents, fresh.agents)
     # a checkpoint written from other starting agents is not resumed
     train(FREE, TwoLevelTraining(iterations=3, seed=1, **QUICK), checkpoint=phase1, progress=False)
-    with pytest.raises(ValueError, match="other settings"):
+    with pytest.raises(ValueError, match=r"other settings \(differing: agents_from\)"):
         train(PLANNER, training, checkpoint=path, agents_from=phase1, progress=False)
 
 

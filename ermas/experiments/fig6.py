@@ -29,14 +29,16 @@ import pandas as pd
 from tqdm import tqdm
 
 from ermas.allocator import keep_freed_memory
+from ermas.checkpoint import differences
+from ermas.economy import EconomyConfig
 from ermas.io import atomic_write_text
 from ermas.manifest import file_hashes, versions
 from ermas.two_level.evaluation import TEST_ETAS
 from ermas.two_level.presets import PRESETS, Preset, preset
+from ermas.two_level.training import TwoLevelTraining
 
 METHODS = ("MARL", "US Federal", "Saez")
 SCALES = ("full", "tiny")
-EVALUATION_SHARE = 1.0  # an evaluation trains its new agents for as many iterations as phase 1
 
 
 @dataclass(frozen=True)
@@ -69,13 +71,59 @@ def sized(name: str, seed: int, scale: str) -> Preset:
     p = preset(name, seed)
     if scale == "full":
         return p
-    small = dict(n_envs=2, agent_width=16, planner_width=16, planner_entropy_iters=2)
+    small = dict(iterations=2, n_envs=2, agent_width=16, planner_width=16, planner_entropy_iters=2)
     economy = replace(p.economy, episode_length=2 * p.economy.tax_period // 10, tax_period=p.economy.tax_period // 10)
-    return Preset(p.name, economy, replace(p.phase1, iterations=2, **small), replace(p.phase2, iterations=2, **small))
+    return replace(
+        p,
+        economy=economy,
+        phase1=replace(p.phase1, **small),
+        phase2=replace(p.phase2, **small),
+        evaluation=replace(p.evaluation, **small),
+    )
+
+
+def needs(run: Run, fine_tune: bool) -> list[Run]:
+    """The runs whose checkpoints ``run`` starts from."""
+    if run.kind == "phase2":
+        return [Run("phase1", run.seed)]
+    if run.kind == "evaluate" and run.method == "MARL":
+        return [Run("phase2", run.seed)]  # its planner, and with fine-tuning its agents
+    if run.kind == "evaluate" and fine_tune:
+        return [Run("phase1", run.seed)]  # a fixed scheme's agents start from the free market's
+    return []
+
+
+def run_inputs(run: Run, p: Preset, out: Path) -> tuple[EconomyConfig, TwoLevelTraining, Path | None, Path | None]:
+    """The economy, the training, and the checkpoints of its starting agents and planner (or ``None``)."""
+    checkpoint = {r.kind: out / f"{r.name}.pt" for r in needs(run, p.fine_tune)}
+    if run.kind == "phase1":
+        return p.free_market(), p.phase1, None, None
+    if run.kind == "phase2":
+        return p.economy, p.phase2, checkpoint["phase1"], None
+    if run.method == "MARL":
+        agents = checkpoint["phase2"] if p.fine_tune else None
+        return p.economy, p.evaluation, agents, checkpoint["phase2"]
+    economy = p.fixed_scheme(run.method.lower().replace(" ", "_"))
+    return economy, p.evaluation, checkpoint.get("phase1"), None
+
+
+def run_settings(run: Run, preset_name: str, scale: str, out: Path) -> dict:
+    """What a run's result was computed from: stored in the result and compared on a rerun."""
+    economy, training, agents_from, planner_from = run_inputs(run, sized(preset_name, run.seed, scale), out)
+    settings = {
+        "preset": preset_name,
+        "scale": scale,
+        "economy": dataclasses.asdict(economy),
+        "training": dataclasses.asdict(training),
+        "agents_from": None if agents_from is None else agents_from.name,
+        "planner_from": None if planner_from is None else planner_from.name,
+    }
+    return json.loads(json.dumps(settings))  # as read back from a result (tuples become lists)
 
 
 def execute(run: Run, preset_name: str, scale: str, out: Path) -> dict:
-    """Carry out ``run`` (resuming its checkpoint) and write its result; returns the result."""
+    """Carry out ``run`` (resuming its checkpoint) and write its result; returns the result. A finished
+    result is returned as it is, unless it was computed from other settings: then an error."""
     import torch
 
     from ermas.two_level.evaluation import evaluate
@@ -83,77 +131,107 @@ def execute(run: Run, preset_name: str, scale: str, out: Path) -> dict:
 
     torch.set_num_threads(1)  # one thread per worker process: processes in parallel, not threads
     keep_freed_memory()  # a worker process of its own: keep freed memory for the next step's tensors
+    settings = run_settings(run, preset_name, scale, out)
     result_path = out / f"{run.name}.json"
     if result_path.exists():
-        return json.loads(result_path.read_text())
-    p = sized(preset_name, run.seed, scale)
+        result = json.loads(result_path.read_text())
+        if result.get("settings") != settings:
+            differing = ", ".join(differences(result.get("settings"), settings))
+            raise ValueError(
+                f"{result_path} was computed with other settings (differing: {differing}); "
+                "move it away or write to another --out"
+            )
+        return result
+    economy, training, agents_from, planner_from = run_inputs(run, sized(preset_name, run.seed, scale), out)
     checkpoint = out / f"{run.name}.pt"
     start = time.perf_counter()
-    if run.kind == "phase1":
-        state = train(p.free_market(), p.phase1, checkpoint=checkpoint, progress=False)
-        outcome = {"social_welfare": state.history["social_welfare"][-1], "iterations": state.iteration}
-        iterations, n_envs, economy = state.iteration, p.phase1.n_envs, p.free_market()
-    elif run.kind == "phase2":
-        phase1 = out / f"{Run('phase1', run.seed).name}.pt"
-        state = train(p.economy, p.phase2, checkpoint=checkpoint, agents_from=phase1, progress=False)
-        outcome = {"social_welfare": state.history["social_welfare"][-1], "iterations": state.iteration}
-        iterations, n_envs, economy = state.iteration, p.phase2.n_envs, p.economy
-    else:
-        training = replace(p.phase1, iterations=max(2, round(EVALUATION_SHARE * p.phase1.iterations)))
-        economy = p.economy if run.method == "MARL" else p.fixed_scheme(run.method.lower().replace(" ", "_"))
-        planner = out / f"{Run('phase2', run.seed).name}.pt" if run.method == "MARL" else None
-        scored = evaluate(economy, training, run.eta, planner_from=planner, checkpoint=checkpoint, progress=False)
+    if run.kind == "evaluate":
+        scored = evaluate(
+            economy,
+            training,
+            run.eta,
+            planner_from=planner_from,
+            agents_from=agents_from,
+            checkpoint=checkpoint,
+            progress=False,
+        )
         outcome = dataclasses.asdict(scored)
-        iterations, n_envs = training.iterations, training.n_envs
+    else:
+        state = train(economy, training, checkpoint=checkpoint, agents_from=agents_from, progress=False)
+        outcome = {"social_welfare": state.history["social_welfare"][-1]}
     result = dataclasses.asdict(run) | {
         "name": run.name,
         **outcome,
-        "env_steps": iterations * n_envs * economy.episode_length,
+        "iterations": training.iterations,
+        "env_steps": training.iterations * training.n_envs * economy.episode_length,
         "seconds": round(time.perf_counter() - start, 1),
+        "settings": settings,
     }
     atomic_write_text(json.dumps(result, indent=1) + "\n", result_path)
     return result
 
 
 def run_pipeline(
-    preset_name: str, seeds: list[int], out: Path, scale: str = "full", address: str | None = None, command: str = ""
+    preset_name: str,
+    seeds: list[int],
+    out: Path,
+    scale: str = "full",
+    address: str | None = None,
+    command: str = "",
+    workers: int | None = None,
 ) -> pd.DataFrame:
-    """Run every run of :func:`plan` not yet finished in ``out``, on Ray; returns the evaluation table."""
+    """Run every run of :func:`plan` not yet finished in ``out``, on Ray; returns the evaluation table.
+
+    ``workers``: processes at once on this machine (default: one per core); ignored with ``address``.
+    A run that fails is recorded (``failed.json``) while the others go on; the runs that needed it fail
+    too; at the end a ``RuntimeError`` names them.
+    """
     import ray
 
     if preset_name not in PRESETS:
         raise ValueError(f"preset must be one of {PRESETS}; got {preset_name!r}")
     if scale not in SCALES:
         raise ValueError(f"scale must be one of {SCALES}; got {scale!r}")
+    if workers is not None and workers < 1:
+        raise ValueError(f"workers must be a positive integer; got {workers!r}")
     if address is not None:
         _check_reachable(address)
     out.mkdir(parents=True, exist_ok=True)
+    options = dict(include_dashboard=False, configure_logging=False, log_to_driver=False)
     try:
         if address is None:
-            ray.init(include_dashboard=False, configure_logging=False, log_to_driver=False)
+            ray.init(num_cpus=workers, **options)
         else:
-            ray.init(address=address, include_dashboard=False, configure_logging=False, log_to_driver=False)
+            ray.init(address=address, **options)
     except (ConnectionError, RuntimeError, ValueError) as error:
         raise ConnectionError(f"cannot reach the Ray cluster at {address!r}: {error}") from error
     task = ray.remote(num_cpus=1, max_retries=0)(_execute_after)
+    fine_tune = preset(preset_name).fine_tune
+    results: list[dict] = []
+    failed: dict[str, str] = {}
     try:
         refs: dict[str, ray.ObjectRef] = {}
         for run in plan(seeds):
-            needs = []
-            if run.kind == "phase2":
-                needs = [refs[Run("phase1", run.seed).name]]
-            elif run.kind == "evaluate" and run.method == "MARL":
-                needs = [refs[Run("phase2", run.seed).name]]
-            refs[run.name] = task.remote(run, preset_name, scale, str(out), *needs)
-        pending, results = list(refs.values()), []
+            after = [refs[r.name] for r in needs(run, fine_tune)]
+            refs[run.name] = task.remote(run, preset_name, scale, str(out), *after)
+        names = {ref: name for name, ref in refs.items()}
+        pending = list(refs.values())
         with tqdm(total=len(pending), desc=f"Figure 6 ({preset_name})") as bar:
             while pending:
                 done, pending = ray.wait(pending, num_returns=1)
-                results.append(ray.get(done[0]))
+                try:
+                    results.append(ray.get(done[0]))
+                except ray.exceptions.RayError as error:
+                    failed[names[done[0]]] = str(error).strip().splitlines()[-1]
+                    atomic_write_text(json.dumps(failed, indent=1) + "\n", out / "failed.json")
                 bar.update()
                 write_results(out, results, preset_name, seeds, scale, command)
     finally:
         ray.shutdown()
+    if failed:
+        listing = "\n".join(f"  {name}: {why}" for name, why in sorted(failed.items()))
+        raise RuntimeError(f"{len(failed)} run(s) failed (see {out / 'failed.json'}):\n{listing}")
+    (out / "failed.json").unlink(missing_ok=True)
     return evaluation_table(results)
 
 
@@ -186,7 +264,8 @@ def write_results(out: Path, results: list[dict], preset_name: str, seeds: list[
     buffer = io.StringIO()
     table.to_csv(buffer, index=False)
     atomic_write_text(buffer.getvalue(), out / "runs.csv")
-    files = sorted(p.name for p in out.iterdir() if p.suffix in (".pt", ".json", ".csv") and p.name != "manifest.json")
+    kept = (".pt", ".json", ".csv")
+    files = sorted(p.name for p in out.iterdir() if p.suffix in kept and p.name not in ("manifest.json", "failed.json"))
     manifest = {
         "command": command,
         "preset": preset_name,
@@ -208,13 +287,14 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--out", type=Path, default=None, help="output folder (default results/fig6/PRESET)")
     parser.add_argument("--scale", default="full", choices=SCALES)
     parser.add_argument("--address", default=None, help="a Ray cluster to join (default: this machine)")
+    parser.add_argument("--workers", type=int, default=None, help="processes at once here (default: one per core)")
     args = parser.parse_args(argv)
     if args.seeds < 1:
         parser.error("--seeds must be at least 1")
     out = args.out or Path("results") / "fig6" / f"{args.preset}{'-tiny' if args.scale == 'tiny' else ''}"
     command = "python -m ermas.experiments.fig6 " + " ".join(sys.argv[1:] if argv is None else argv)
     seeds = list(range(args.first_seed, args.first_seed + args.seeds))
-    table = run_pipeline(args.preset, seeds, out, args.scale, args.address, command.strip())
+    table = run_pipeline(args.preset, seeds, out, args.scale, args.address, command.strip(), args.workers)
     print(table.to_string(index=False))
 
 

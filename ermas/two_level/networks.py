@@ -6,8 +6,10 @@ Both follow the AI Economist's architecture (Zheng et al., 2020) without its LST
 - :class:`AgentNetwork`: the egocentric view (``(9, w, w)``, see ``ermas.economy.observations.agent_views``)
   through two 3x3 convolutions of stride 2 (16 then 32 channels), concatenated with the 135 flat features,
   then two dense layers with LayerNorm; 50 action logits. The value has its own tower of the same shape
-  (separate policy and value networks, as in the recipe). Agent identities in the view (house owner and
-  agent position: 0 nobody, 1 the observer, ``j + 2`` agent ``j``) enter one-hot (nobody as all zeros).
+  (separate policy and value networks, as in the recipe), or, with ``shared_trunk=True``, a head on the
+  policy's tower (the ``laptop`` preset's choice: half the compute). Agent identities in the view
+  (house owner and agent position: 0 nobody, 1 the observer, ``j + 2`` agent ``j``) enter one-hot (nobody
+  as all zeros).
 - :class:`PlannerNetwork`: the planner's 107 flat features through two dense layers with LayerNorm; one
   head of 22 logits per tax bracket ("keep" and the 21 rates), and a separate value tower.
 
@@ -44,15 +46,25 @@ def _dense(n_in: int, width: int, dtype: torch.dtype) -> nn.Sequential:
     )
 
 
-def _spatial_input(view: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
-    """``(N, 7 + 2 * 5, w, w)``: the view's plain channels, and each identity channel one-hot over the
-    agents it can name (1 the observer, ``j + 2`` agent ``j``; 0, nobody, is all zeros)."""
+def agent_inputs(view: torch.Tensor, flat: torch.Tensor) -> dict[str, torch.Tensor]:
+    """The agent network's inputs from ``N`` agent observations, computed once per step and kept in the PPO
+    batch: ``{"spatial": (N, w, w, 17) uint8, "flat": (N, 135) float32}``.
+
+    ``view (N, 9, w, w)`` uint8 (see ``ermas.economy.observations.agent_views``) becomes its 7 plain channels
+    and each identity channel one-hot over the agents it can name (1 the observer, ``j + 2`` agent ``j``;
+    0, nobody, is all zeros), channels last: the layout in which CPU convolutions with few channels run
+    about twice as fast, and in uint8 a quarter of the memory of floats.
+    """
     split = N_SPATIAL_CHANNELS - N_IDENTITY_CHANNELS
-    ids = view[:, split:, None]  # (N, 2, 1, w, w)
-    named = torch.arange(1, N_IDENTITIES, dtype=view.dtype, device=view.device).view(1, 1, -1, 1, 1)
-    one_hot = (ids == named).flatten(1, 2)  # (N, 2 * 5, w, w)
-    # channels-last memory: CPU convolutions with few channels run about 3x faster in it
-    return torch.cat([view[:, :split], one_hot], 1).to(dtype).contiguous(memory_format=torch.channels_last)
+    n, _, height, width = view.shape
+    pixels = view.permute(0, 2, 3, 1)  # (N, w, w, 9): free where the economy's views are channels-last already
+    channels = split + N_IDENTITY_CHANNELS * (N_IDENTITIES - 1)
+    spatial = torch.empty(n, height, width, channels, dtype=torch.uint8, device=view.device)
+    spatial[..., :split] = pixels[..., :split]
+    named = torch.arange(1, N_IDENTITIES, dtype=view.dtype, device=view.device)
+    one_hot = spatial[..., split:].view(torch.bool).view(n, height, width, N_IDENTITY_CHANNELS, N_IDENTITIES - 1)
+    torch.eq(pixels[..., split:, None], named, out=one_hot)
+    return {"spatial": spatial, "flat": flat.to(torch.float32)}
 
 
 class _AgentTower(nn.Module):
@@ -79,23 +91,29 @@ class _AgentTower(nn.Module):
 class AgentNetwork(nn.Module):
     """The agents' shared policy and value (see the module docstring).
 
-    Observations: ``{"view": (N, 9, w, w) uint8, "flat": (N, 135) float32}`` for ``N`` agent-steps;
-    ``mask (N, 1, 50)``. Returns logits ``(N, 1, 50)`` and values ``(N,)``.
+    Observations: :func:`agent_inputs` of ``N`` agent-steps; ``mask (N, 1, 50)``. Returns logits
+    ``(N, 1, 50)`` and values ``(N,)``.
     """
 
-    def __init__(self, view_side: int = 11, width: int = 128, dtype: torch.dtype = torch.float32) -> None:
+    def __init__(
+        self, view_side: int = 11, width: int = 128, dtype: torch.dtype = torch.float32, shared_trunk: bool = False
+    ) -> None:
         super().__init__()
         self.dtype = dtype
         self.policy_tower = _AgentTower(view_side, width, dtype)
-        self.value_tower = _AgentTower(view_side, width, dtype)
+        # shared_trunk: the value head reads the policy's tower (half the compute; CleanRL's Atari PPO does
+        # this); otherwise the value has a tower of its own, as in the AI Economist's recipe
+        self.value_tower = None if shared_trunk else _AgentTower(view_side, width, dtype)
         self.logits = nn.Linear(width, N_AGENT_ACTIONS, dtype=dtype)
         self.value = nn.Linear(width, 1, dtype=dtype)
 
     def evaluate(self, observations: dict[str, torch.Tensor], mask: torch.Tensor | None) -> tuple[torch.Tensor, ...]:
-        spatial = _spatial_input(observations["view"], self.dtype)  # once for both towers
+        # (N, w, w, C) uint8 read as (N, C, w, w): a channels-last float tensor, as the convolutions want it
+        spatial = observations["spatial"].permute(0, 3, 1, 2).to(self.dtype)
         flat = observations["flat"].to(self.dtype)
-        logits = self.logits(self.policy_tower(spatial, flat)).unsqueeze(1)
-        return logits, self.value(self.value_tower(spatial, flat)).squeeze(-1)
+        features = self.policy_tower(spatial, flat)
+        value_features = features if self.value_tower is None else self.value_tower(spatial, flat)
+        return self.logits(features).unsqueeze(1), self.value(value_features).squeeze(-1)
 
 
 class PlannerNetwork(nn.Module):

@@ -28,7 +28,7 @@ from ermas.checkpoint import load_checkpoint, run_resumable
 from ermas.economy import Economy, EconomyConfig, observe
 from ermas.economy.taxes import SAEZ_BUFFER_SIZE
 from ermas.rl.ppo import Batch, PPOConfig, gae, masked_categorical, ppo_update, sample_actions
-from ermas.two_level.networks import AgentNetwork, PlannerNetwork
+from ermas.two_level.networks import AgentNetwork, PlannerNetwork, agent_inputs
 
 
 @dataclass(frozen=True)
@@ -47,6 +47,7 @@ class TwoLevelTraining:
     planner_entropy_end: float = 0.125
     planner_entropy_iters: int = 1000  # episodes over which the planner's entropy weight falls
     agent_width: int = 128
+    agent_shared_trunk: bool = False  # the agents' value head on the policy's tower (see AgentNetwork)
     planner_width: int = 256
     planner_learns: bool = True  # False: the planner acts but is not updated (evaluation of a frozen planner)
 
@@ -138,10 +139,7 @@ def play_episode(
     while not done:
         obs = observe(env)
         b, a = obs.agent_mask.shape[:2]
-        inputs = {
-            "view": obs.agent_spatial.reshape(b * a, *obs.agent_spatial.shape[2:]),
-            "flat": obs.agent_flat.reshape(b * a, -1),
-        }
+        inputs = agent_inputs(obs.agent_spatial.flatten(0, 1), obs.agent_flat.flatten(0, 1))
         actions = agent_steps.act(agents, inputs, obs.agent_mask.reshape(b * a, 1, -1), generator).view(b, a)
         rates = None
         if planner is not None:
@@ -225,7 +223,11 @@ def train(
     """
     with torch.random.fork_rng(devices=[]):  # initial weights from the run's seed; the global RNG untouched
         torch.manual_seed(training.seed)
-        agents = AgentNetwork(view_side=2 * economy.observation_range + 1, width=training.agent_width)
+        agents = AgentNetwork(
+            view_side=2 * economy.observation_range + 1,
+            width=training.agent_width,
+            shared_trunk=training.agent_shared_trunk,
+        )
         planner = PlannerNetwork(width=training.planner_width) if economy.tax_model == "planner" else None
     # the starting networks' files are part of what a checkpoint was written for
     start = {"agents_from": _digest(agents_from), "planner_from": _digest(planner_from)}
