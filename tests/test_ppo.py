@@ -72,6 +72,7 @@ def test_ppo_learns_a_two_step_optimum_that_greed_misses():
     optimizer = torch.optim.Adam(policy.parameters(), lr=0.05)
     config = PPOConfig(gamma=1.0, gae_lambda=0.95, minibatch_size=256, epochs=4, value_coef=0.5)
     mask = torch.tensor([True, True, False]).expand(512, 1, 3)
+    masked_drawn = 0
     for _ in range(40):
         states, actions, log_probs, values, rewards = [], [], [], [], []
         state = torch.zeros(512, dtype=torch.long)
@@ -81,6 +82,7 @@ def test_ppo_learns_a_two_step_optimum_that_greed_misses():
                 dist = masked_categorical(logits, mask)
                 action = sample_actions(dist, g)
             a = action[:, 0]
+            masked_drawn += int((a == 2).sum())
             reward = torch.where(state == 0, (a == 0).float(), torch.where((state == 2) & (a == 1), 3.0, 0.0))
             reward = reward + 10.0 * (a == 2).float()
             states.append(state), actions.append(action), log_probs.append(dist.log_prob(action).sum(-1))
@@ -100,7 +102,8 @@ def test_ppo_learns_a_two_step_optimum_that_greed_misses():
         ppo_update(policy, optimizer, batch, config, entropy_coef=0.0, generator=g)
     probs = torch.softmax(policy.logits.detach().masked_fill(~mask[:3], -1e9), -1)[:, 0]
     assert probs[0, 1] > 0.95 and probs[2, 1] > 0.95  # the optimum, not the greedy first step
-    assert probs[:, 2].max() == 0.0
+    assert masked_drawn == 0  # 40 x 2 x 512 draws, none of the masked action worth 10
+    assert (policy.logits.detach()[:, 0, 2] == 0).all()  # its logit never received a gradient
     assert abs(policy.value[0].item() - 3.0) < 0.3  # the value of the start under the learned policy
 
 
@@ -109,3 +112,40 @@ def test_sampling_with_the_same_generator_gives_the_same_actions():
     first = sample_actions(dist, torch.Generator().manual_seed(7))
     again = sample_actions(dist, torch.Generator().manual_seed(7))
     assert first.shape == (1000, 3) and torch.equal(first, again)
+
+
+class CountingPolicy(TablePolicy):
+    """A table policy that records the size of every minibatch it is evaluated on."""
+
+    def __init__(self) -> None:
+        super().__init__(n_states=1, n_actions=2)
+        self.sizes: list[int] = []
+
+    def evaluate(self, obs, mask):
+        self.sizes.append(len(obs["state"]))
+        return super().evaluate(obs, mask)
+
+
+@pytest.mark.parametrize(("n", "size", "expected"), [(12, 4, [4, 4, 4]), (9, 4, [5, 4]), (1, 4, [1]), (3, 4, [3])])
+def test_minibatches_cover_the_batch_without_a_tiny_remainder(n, size, expected):
+    policy = CountingPolicy()
+    zeros = torch.zeros(n)
+    batch = Batch(
+        {"state": torch.zeros(n, dtype=torch.long)},
+        None,
+        torch.zeros(n, 1, dtype=torch.long),
+        zeros,
+        zeros,
+        torch.randn(n, generator=torch.Generator().manual_seed(n)),
+        zeros,
+    )
+    stats = ppo_update(
+        policy,
+        torch.optim.SGD(policy.parameters(), lr=0.1),
+        batch,
+        PPOConfig(minibatch_size=size),
+        0.0,
+        torch.Generator(),
+    )
+    assert policy.sizes == expected  # every sample once; a batch of one sample still gives a finite loss
+    assert all(torch.isfinite(torch.tensor(v)) for v in stats.values())

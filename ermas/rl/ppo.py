@@ -126,7 +126,9 @@ def ppo_loss(policy: torch.nn.Module, batch: Batch, config: PPOConfig, entropy_c
     dist = masked_categorical(logits, batch.mask)
     log_probs = dist.log_prob(batch.actions).sum(-1)
     ratio = torch.exp(log_probs - batch.log_probs)
-    advantages = (batch.advantages - batch.advantages.mean()) / (batch.advantages.std() + 1e-8)
+    advantages = batch.advantages - batch.advantages.mean()
+    if len(batch) > 1:  # normalised to unit spread (a single sample has none)
+        advantages = advantages / (batch.advantages.std() + 1e-8)
     policy_loss = -torch.min(ratio * advantages, ratio.clamp(1 - config.clip, 1 + config.clip) * advantages).mean()
     clipped_values = batch.values + (values - batch.values).clamp(-config.value_clip, config.value_clip)
     value_loss = 0.5 * torch.max((values - batch.returns) ** 2, (clipped_values - batch.returns) ** 2).mean()
@@ -155,14 +157,15 @@ def ppo_update(
     """
     stats: dict[str, float] = {}
     n = len(batch)
+    # near-equal minibatches of at least minibatch_size samples (all of them equal where it divides n): a
+    # remainder joins the others instead of forming a tiny last minibatch
+    n_minibatches = max(1, n // config.minibatch_size)
     for epoch in range(config.epochs):
         order = torch.randperm(n, generator=generator)
-        for start in range(0, n, config.minibatch_size):
-            loss, stats = ppo_loss(
-                policy, batch.take(order[start : start + config.minibatch_size]), config, entropy_coef
-            )
+        for number, index in enumerate(torch.tensor_split(order, n_minibatches)):
+            loss, stats = ppo_loss(policy, batch.take(index), config, entropy_coef)
             if not torch.isfinite(loss):
-                raise FloatingPointError(f"PPO loss is not finite in epoch {epoch}, minibatch at sample {start}")
+                raise FloatingPointError(f"PPO loss is not finite in epoch {epoch}, minibatch {number}")
             optimizer.zero_grad()
             loss.backward()
             stats["grad_norm"] = torch.nn.utils.clip_grad_norm_(policy.parameters(), config.max_grad_norm).item()
