@@ -51,7 +51,8 @@ def own_reward_weight(meta: str, beta: float, n_agents: int) -> float:
     """The weight on the agent's own policy gradient per unit of lambda, at the start of a deviation path.
 
     Where the path has not moved (all g_k equal) every variant's own-reward term is this weight times
-    lambda_i g: ``beta`` for ``paper``, ``1 - N beta`` for ``literal``, 1 for the others. The warm-up
+    lambda_i g: ``beta`` for ``paper``, ``1 - N beta`` for ``literal``, 0 for ``danskin`` (its g_1 - g_{M+1}
+    vanishes), 1 for ``released`` and ``none``. The warm-up
     weights the own reward by lambda_0 (Algorithm 2, line 1); continuity at the end of the warm-up sets
     lambda to lambda_0 / weight (see :class:`RunSpec`).
     """
@@ -59,6 +60,8 @@ def own_reward_weight(meta: str, beta: float, n_agents: int) -> float:
         return beta
     if meta == "literal":
         return 1.0 - n_agents * beta
+    if meta == "danskin":
+        return 0.0
     return 1.0
 
 

@@ -140,6 +140,7 @@ def test_own_reward_weights_of_the_variants():
     assert own_reward_weight("literal", 0.5, 2) == 0.0  # the paper's threshold beta = 1/N
     assert own_reward_weight("literal", 1.0, 2) == -1.0
     assert own_reward_weight("none", 0.2, 2) == own_reward_weight("released", 0.2, 2) == 1.0
+    assert own_reward_weight("danskin", 0.2, 2) == 0.0  # g_1 - g_{M+1} vanishes on an unmoved path
 
 
 @pytest.mark.parametrize("regret_search", ["sampled", "exact"])

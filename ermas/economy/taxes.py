@@ -257,6 +257,11 @@ class SaezState:
             warmed_up=torch.zeros(batch, dtype=torch.bool, device=device),
         )
 
+    @property
+    def full(self) -> torch.Tensor:
+        """``(B,)`` True where the buffer holds 500 pairs: the next period's rates come from the formula."""
+        return self.n_added >= SAEZ_BUFFER_SIZE
+
     def add(self, income: torch.Tensor, rate: torch.Tensor) -> None:
         """Append one period's ``(B, A)`` incomes and marginal rates, dropping the oldest beyond 500."""
         n_agents = income.shape[1]
@@ -278,7 +283,7 @@ class SaezState:
         Updates the elasticity estimate and the running average in place. Returns ``(B, 7)``.
         """
         n_valid = self.n_added.clamp(max=SAEZ_BUFFER_SIZE)
-        self.warmed_up |= n_valid >= SAEZ_BUFFER_SIZE
+        self.warmed_up |= self.full
         self.elasticity = torch.where(
             self.warmed_up, estimate_elasticity(self.buffer, n_valid, self.elasticity), self.elasticity
         )

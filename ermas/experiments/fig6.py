@@ -218,14 +218,22 @@ def run_pipeline(
         pending = list(refs.values())
         with tqdm(total=len(pending), desc=f"Figure 6 ({preset_name})") as bar:
             while pending:
-                done, pending = ray.wait(pending, num_returns=1)
-                try:
-                    results.append(ray.get(done[0]))
-                except ray.exceptions.RayError as error:
-                    failed[names[done[0]]] = str(error).strip().splitlines()[-1]
-                    atomic_write_text(json.dumps(failed, indent=1) + "\n", out / "failed.json")
-                bar.update()
-                write_results(out, results, preset_name, seeds, scale, command)
+                # a timeout, so that Ctrl-C reaches this loop (a blocking wait would hold it back)
+                done, pending = ray.wait(pending, num_returns=1, timeout=1.0)
+                for ref in done:
+                    try:
+                        results.append(ray.get(ref))
+                    except ray.exceptions.RayError as error:
+                        failed[names[ref]] = str(error).strip().splitlines()[-1]
+                        atomic_write_text(json.dumps(failed, indent=1) + "\n", out / "failed.json")
+                    bar.update()
+                if done:
+                    write_results(out, results, preset_name, seeds, scale, command)
+    except KeyboardInterrupt:
+        raise KeyboardInterrupt(
+            f"Figure 6 pipeline interrupted: {len(results)} finished run(s) kept in {out}; the runs in progress "
+            "resume from their last finished iteration when the same command is run again"
+        ) from None
     finally:
         ray.shutdown()
     if failed:

@@ -26,7 +26,6 @@ import torch
 
 from ermas.checkpoint import load_checkpoint, run_resumable
 from ermas.economy import Economy, EconomyConfig, observe
-from ermas.economy.taxes import SAEZ_BUFFER_SIZE
 from ermas.rl.ppo import Batch, PPOConfig, gae, masked_categorical, ppo_update, sample_actions
 from ermas.two_level.networks import AgentNetwork, PlannerNetwork, agent_inputs
 
@@ -251,7 +250,7 @@ def train(
 
     def step() -> None:
         # with a full buffer at the episode's start, every period of it takes Saez's formula, not random rates
-        saez_formula = float((env.saez.n_added >= SAEZ_BUFFER_SIZE).all())
+        saez_formula = float(env.saez.full.all())
         agent_batch, planner_batch, stats = play_episode(env, agents, planner, generator, training)
         stats["saez_formula"] = saez_formula
         agent_stats = ppo_update(
