@@ -4,8 +4,10 @@ redone once, the manifest's hashes check, and bad input is refused before anythi
 import json
 
 import pytest
+import torch
 
-from ermas.experiments.fig6 import METHODS, main, plan, run_pipeline
+from ermas.experiments.fig6 import METHODS, RANDOM, main, plan, run_pipeline
+from ermas.experiments.fig6_results import load, part1_claims, planner_checks, store, summary
 from ermas.manifest import check_files
 from ermas.two_level.evaluation import TEST_ETAS
 
@@ -13,8 +15,8 @@ from ermas.two_level.evaluation import TEST_ETAS
 def test_the_tiny_pipeline_runs_resumes_and_is_hashed(tmp_path):
     out = tmp_path / "fig6"
     table = run_pipeline("laptop", [0], out, scale="tiny", command="test")
-    assert len(table) == len(METHODS) * len(TEST_ETAS)
-    assert set(table.method) == set(METHODS)
+    assert len(table) == len(METHODS) * len(TEST_ETAS) + 1  # and the random planner at the training eta
+    assert set(table.method) == {*METHODS, RANDOM}
     assert (table[table.method != "Saez"].scored > 0).all()  # Saez's buffer does not fill in a tiny run
     manifest = json.loads((out / "manifest.json").read_text())
     assert len(manifest["runs"]) == len(plan([0])) and "torch" in manifest["versions"]
@@ -27,6 +29,19 @@ def test_the_tiny_pipeline_runs_resumes_and_is_hashed(tmp_path):
     again = run_pipeline("laptop", [0], out, scale="tiny", command="test")
     assert len(again) == len(table) and lost.exists()
     assert all((out / name).stat().st_mtime_ns == t for name, t in before.items())  # not rerun
+
+    # a result computed with other settings is refused, naming what differs
+    changed = json.loads(lost.read_text())
+    changed["settings"]["training"]["n_envs"] = 64
+    lost.write_text(json.dumps(changed))
+    with pytest.raises(
+        RuntimeError,
+        match=r"seed0_us_federal_eta0\.23\.json was computed with other settings "
+        r"\(differing: training\.n_envs\)",
+    ):
+        run_pipeline("laptop", [0], out, scale="tiny", command="test")
+    lost.unlink()
+    run_pipeline("laptop", [0], out, scale="tiny", command="test")
 
     # a tampered file fails the check, naming it and the command
     (out / "seed0_phase1.pt").write_bytes(b"tampered")
@@ -41,3 +56,34 @@ def test_bad_input_is_refused_before_anything_runs(tmp_path):
         main(["train", "--preset", "cluster"])
     with pytest.raises(ConnectionError, match="cannot reach the Ray cluster"):
         run_pipeline("laptop", [0], tmp_path, scale="tiny", address="127.0.0.1:1")
+
+
+def test_stored_results_load_only_when_their_hashes_check(tmp_path):
+    out, data = tmp_path / "results", tmp_path / "data"
+    run_pipeline("laptop", [0, 1], out, scale="tiny", command="train-command")
+    store(out, data, "store-command")
+    stored = load(data)
+    assert len(stored.evaluations()) == 2 * (len(METHODS) * len(TEST_ETAS) + 1)
+    assert set(stored.histories.name) == set(stored.runs.name)
+    networks = stored.networks("seed0_phase2")
+    assert set(networks) == {"agents", "planner"}
+    assert {t.dtype for net in networks.values() for t in net.values()} == {torch.float32}
+    table = summary(stored.evaluations())
+    assert set(table.seeds) == {2} and (table.dropna().se >= 0).all()  # Saez is not scored in a tiny run
+
+    checks = planner_checks(stored, n_envs=2)
+    assert len(checks) == 2 and all(0 < c.entropy_ratio <= 1 + 1e-9 for c in checks)
+    claims = part1_claims(stored, checks)
+    assert [c.figure for c in claims].count("6") == 3 and all(c.measured for c in claims)
+    # the planner's rewards add up to the change in welfare, whatever it learned
+    assert next(c for c in claims if "summed rewards" in c.statement).passed
+
+    # a changed or missing file is an error naming it and both commands
+    (data / "runs.csv").write_text((data / "runs.csv").read_text().replace("MARL", "ERMAS"))
+    with pytest.raises(ValueError, match=r"runs\.csv has changed.*train-command, then store-command"):
+        load(data)
+    (data / "runs.csv").unlink()
+    with pytest.raises(ValueError, match=r"runs\.csv is missing"):
+        load(data)
+    with pytest.raises(FileNotFoundError, match="no stored Figure 6 results"):
+        load(tmp_path / "nowhere")

@@ -31,13 +31,15 @@ from tqdm import tqdm
 from ermas.allocator import keep_freed_memory
 from ermas.checkpoint import differences
 from ermas.economy import EconomyConfig
-from ermas.io import atomic_write_text
+from ermas.io import atomic_save, atomic_write_text
 from ermas.manifest import file_hashes, versions
 from ermas.two_level.evaluation import TEST_ETAS
 from ermas.two_level.presets import PRESETS, Preset, preset
 from ermas.two_level.training import TwoLevelTraining
 
 METHODS = ("MARL", "US Federal", "Saez")
+RANDOM = "Random planner"  # a sanity check at the training eta only: uniform random rates
+TRAINING_ETA = 0.23
 SCALES = ("full", "tiny")
 
 
@@ -63,6 +65,7 @@ def plan(seeds: list[int], etas: tuple[float, ...] = TEST_ETAS) -> list[Run]:
     for seed in seeds:
         runs += [Run("phase1", seed), Run("phase2", seed)]
         runs += [Run("evaluate", seed, method, eta) for method in METHODS for eta in etas]
+        runs.append(Run("evaluate", seed, RANDOM, TRAINING_ETA))
     return runs
 
 
@@ -89,7 +92,7 @@ def needs(run: Run, fine_tune: bool) -> list[Run]:
     if run.kind == "evaluate" and run.method == "MARL":
         return [Run("phase2", run.seed)]  # its planner, and with fine-tuning its agents
     if run.kind == "evaluate" and fine_tune:
-        return [Run("phase1", run.seed)]  # a fixed scheme's agents start from the free market's
+        return [Run("phase1", run.seed)]  # under a fixed or random scheme agents start from the free market's
     return []
 
 
@@ -103,6 +106,8 @@ def run_inputs(run: Run, p: Preset, out: Path) -> tuple[EconomyConfig, TwoLevelT
     if run.method == "MARL":
         agents = checkpoint["phase2"] if p.fine_tune else None
         return p.economy, p.evaluation, agents, checkpoint["phase2"]
+    if run.method == RANDOM:
+        return p.economy, p.evaluation, checkpoint.get("phase1"), out / f"seed{run.seed}_uniform_planner.pt"
     economy = p.fixed_scheme(run.method.lower().replace(" ", "_"))
     return economy, p.evaluation, checkpoint.get("phase1"), None
 
@@ -126,7 +131,7 @@ def execute(run: Run, preset_name: str, scale: str, out: Path) -> dict:
     result is returned as it is, unless it was computed from other settings: then an error."""
     import torch
 
-    from ermas.two_level.evaluation import evaluate
+    from ermas.two_level.evaluation import evaluate, uniform_planner
     from ermas.two_level.training import train
 
     torch.set_num_threads(1)  # one thread per worker process: processes in parallel, not threads
@@ -145,6 +150,8 @@ def execute(run: Run, preset_name: str, scale: str, out: Path) -> dict:
     economy, training, agents_from, planner_from = run_inputs(run, sized(preset_name, run.seed, scale), out)
     checkpoint = out / f"{run.name}.pt"
     start = time.perf_counter()
+    if run.method == RANDOM and not planner_from.exists():
+        atomic_save({"state": {"planner": uniform_planner(training)}}, planner_from)
     if run.kind == "evaluate":
         scored = evaluate(
             economy,
@@ -288,7 +295,9 @@ def write_results(out: Path, results: list[dict], preset_name: str, seeds: list[
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("command", choices=["train"])
+    parser.add_argument(
+        "command", choices=["train", "store"], help="train: run the pipeline; store: copy its results to --data"
+    )
     parser.add_argument("--preset", default="laptop", choices=PRESETS)
     parser.add_argument("--seeds", type=int, default=3)
     parser.add_argument("--first-seed", type=int, default=0)
@@ -296,11 +305,19 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--scale", default="full", choices=SCALES)
     parser.add_argument("--address", default=None, help="a Ray cluster to join (default: this machine)")
     parser.add_argument("--workers", type=int, default=None, help="processes at once here (default: one per core)")
+    parser.add_argument("--data", type=Path, default=None, help="store's destination (default data/fig6/PRESET)")
     args = parser.parse_args(argv)
     if args.seeds < 1:
         parser.error("--seeds must be at least 1")
     out = args.out or Path("results") / "fig6" / f"{args.preset}{'-tiny' if args.scale == 'tiny' else ''}"
     command = "python -m ermas.experiments.fig6 " + " ".join(sys.argv[1:] if argv is None else argv)
+    if args.command == "store":
+        from ermas.experiments.fig6_results import store  # it reads this module's runs: imported here, not above
+
+        data = args.data or Path("data") / "fig6" / f"{args.preset}{'-tiny' if args.scale == 'tiny' else ''}"
+        store(out, data, command.strip())
+        print(f"stored {out} in {data}")
+        return
     seeds = list(range(args.first_seed, args.first_seed + args.seeds))
     table = run_pipeline(args.preset, seeds, out, args.scale, args.address, command.strip(), args.workers)
     print(table.to_string(index=False))

@@ -15,9 +15,11 @@ import os
 from dataclasses import dataclass, replace
 
 import numpy as np
+import torch
 
-from ermas.economy import EconomyConfig
-from ermas.two_level.training import TwoLevelTraining, train
+from ermas.economy import Economy, EconomyConfig
+from ermas.rl.ppo import masked_categorical
+from ermas.two_level.training import TwoLevelTraining, build_networks, play_episode, train
 
 TEST_ETAS = (0.11, 0.19, 0.23, 0.27, 0.35)  # the paper's Figure 6
 
@@ -73,3 +75,64 @@ def evaluate(
         frozen, run, checkpoint=checkpoint, agents_from=agents_from, planner_from=planner_from, progress=progress
     )
     return score(state.history, saez=economy.tax_model == "saez")
+
+
+@dataclass(frozen=True)
+class PlannerDiagnostics:
+    """A learned planner's sanity checks from one evaluation episode in each of ``n_envs`` environments.
+
+    Attributes:
+        entropy_ratio: the planner's mean entropy per bracket at the steps where it sets rates, divided by
+            that of a uniform choice among the allowed rates (1: it has learned nothing; 0: deterministic).
+        last_rates: ``(7,)`` the rates in force in the episode's last tax period, mean over environments.
+        reward_sum: the planner's rewards summed over the episode, mean over environments.
+        welfare_change: social welfare at the episode's end minus at its start, mean over environments
+            (equal to ``reward_sum``: the planner's reward is the change in welfare of each step).
+    """
+
+    entropy_ratio: float
+    last_rates: tuple[float, ...]
+    reward_sum: float
+    welfare_change: float
+
+
+def planner_diagnostics(
+    economy: EconomyConfig,
+    training: TwoLevelTraining,
+    networks: dict[str, dict[str, torch.Tensor]],
+    eta: float,
+    n_envs: int = 16,
+    seed: int = 0,
+) -> PlannerDiagnostics:
+    """Play one episode with the stored ``networks`` (``agents`` and ``planner`` state dicts) at ``eta``, the
+    planner frozen and unannealed, and measure :class:`PlannerDiagnostics`."""
+    frozen = replace(economy, tax_annealing=None)
+    agents, planner = build_networks(frozen, training)
+    if planner is None:
+        raise ValueError("planner diagnostics need an economy whose tax_model is 'planner'")
+    agents.load_state_dict(networks["agents"])
+    planner.load_state_dict(networks["planner"])
+    env = Economy(n_envs, frozen, eta=eta, seed=seed)
+    welfare_at_start = env.summary().social_welfare.mean().item()
+    _, steps, stats = play_episode(env, agents, planner, torch.Generator().manual_seed(seed), training)
+    deciding = steps.mask.sum(-1).gt(1).all(-1)  # the steps at which the planner sets rates
+    with torch.no_grad():
+        logits, _ = planner.evaluate({k: v[deciding] for k, v in steps.observations.items()}, steps.mask[deciding])
+    mask = steps.mask[deciding]
+    entropy = masked_categorical(logits, mask).entropy().mean().item()
+    uniform = mask.sum(-1).double().log().mean().item()
+    return PlannerDiagnostics(
+        entropy_ratio=entropy / uniform,
+        last_rates=tuple(round(float(r), 4) for r in env.rates.mean(0)),
+        reward_sum=stats["planner_return"],
+        welfare_change=env.summary().social_welfare.mean().item() - welfare_at_start,
+    )
+
+
+def uniform_planner(training: TwoLevelTraining) -> dict[str, torch.Tensor]:
+    """The state dict of a planner that picks uniformly among the allowed choices of every bracket (its
+    logits layer zero): the random-rate planner that a learned one must beat."""
+    _, planner = build_networks(replace(EconomyConfig(), tax_model="planner"), training)
+    with torch.no_grad():
+        planner.logits.weight.zero_(), planner.logits.bias.zero_()
+    return planner.state_dict()

@@ -200,6 +200,20 @@ class TrainingState:
         self.history = saved["history"]
 
 
+def build_networks(economy: EconomyConfig, training: TwoLevelTraining) -> tuple[AgentNetwork, PlannerNetwork | None]:
+    """The run's agent network and (where the economy's tax model is ``"planner"``) planner network, their
+    initial weights drawn from the run's seed without touching torch's global generator."""
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(training.seed)
+        agents = AgentNetwork(
+            view_side=2 * economy.observation_range + 1,
+            width=training.agent_width,
+            shared_trunk=training.agent_shared_trunk,
+        )
+        planner = PlannerNetwork(width=training.planner_width) if economy.tax_model == "planner" else None
+    return agents, planner
+
+
 def train(
     economy: EconomyConfig,
     training: TwoLevelTraining,
@@ -220,14 +234,7 @@ def train(
     statistics of the last minibatch; ``saez_formula`` is 1 where the episode's Saez rates all came from
     the formula (its buffer was full when the episode began).
     """
-    with torch.random.fork_rng(devices=[]):  # initial weights from the run's seed; the global RNG untouched
-        torch.manual_seed(training.seed)
-        agents = AgentNetwork(
-            view_side=2 * economy.observation_range + 1,
-            width=training.agent_width,
-            shared_trunk=training.agent_shared_trunk,
-        )
-        planner = PlannerNetwork(width=training.planner_width) if economy.tax_model == "planner" else None
+    agents, planner = build_networks(economy, training)
     # the starting networks' files are part of what a checkpoint was written for
     start = {"agents_from": _digest(agents_from), "planner_from": _digest(planner_from)}
     if agents_from is not None:

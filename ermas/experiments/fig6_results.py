@@ -1,0 +1,231 @@
+"""Figure 6's stored results: written from a finished pipeline, loaded only after their hashes check, and
+the part-1 claims and sanity checks read from them.
+
+``store`` copies what a reader needs out of a pipeline's folder (``results/fig6/PRESET``) into
+``data/fig6/PRESET``: the trained networks in float32 without their optimisers, one row per run
+(``runs.csv``), every run's per-iteration curves (``histories.csv``), the settings each run was computed
+from (``settings.json``), and a manifest (SHA-256 of every file, the commands, versions, steps and wall
+time of each run)::
+
+    python -m ermas.experiments.fig6 store --preset laptop
+
+:func:`load` checks every hash before it reads anything; a missing or changed file is an error naming it
+and the command that regenerates it.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import math
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+
+from ermas.claims import Claim
+from ermas.io import atomic_save, atomic_write_text
+from ermas.manifest import check_files, file_hashes
+from ermas.two_level.evaluation import PlannerDiagnostics, planner_diagnostics
+
+CURVES = ("social_welfare", "productivity", "equality", "agent_return", "planner_return", "saez_formula")
+"""The per-iteration statistics kept in ``histories.csv`` (a run without a planner has no planner return)."""
+
+
+def store(results: Path, data: Path, command: str) -> None:
+    """Write the stored form of the finished pipeline in ``results`` to ``data`` (see the module docstring)."""
+    pipeline = json.loads((results / "manifest.json").read_text())
+    check_files(results, pipeline["sha256"], pipeline["command"])
+    finished = sorted(p for p in results.glob("*.json") if p.name not in ("manifest.json", "failed.json"))
+    runs = [json.loads(p.read_text()) for p in finished]
+    (data / "networks").mkdir(parents=True, exist_ok=True)
+    curves = []
+    for run in runs:
+        state = torch.load(results / f"{run['name']}.pt", weights_only=True)["state"]
+        networks = {"agents": state["agents"]} | ({"planner": state["planner"]} if "planner" in state else {})
+        networks = {k: {n: t.to(torch.float32) for n, t in v.items()} for k, v in networks.items()}
+        atomic_save(networks, data / "networks" / f"{run['name']}.pt")
+        history = pd.DataFrame({k: v for k, v in state["history"].items() if k in CURVES})
+        curves.append(history.assign(name=run["name"], iteration=np.arange(len(history))))
+    table = pd.DataFrame([{k: v for k, v in r.items() if k != "settings"} for r in runs])
+    _write_csv(table.sort_values("name"), data / "runs.csv")
+    _write_csv(
+        pd.concat(curves)[["name", "iteration", *[c for c in CURVES if c in pd.concat(curves)]]], data / "histories.csv"
+    )
+    settings = {r["name"]: r["settings"] for r in runs}
+    atomic_write_text(json.dumps(settings, indent=1) + "\n", data / "settings.json")
+    files = sorted(str(p.relative_to(data)) for p in data.rglob("*") if p.is_file() and p.name != "manifest.json")
+    manifest = {
+        "command": pipeline["command"],
+        "store command": command,
+        "versions": pipeline["versions"],
+        "runs": pipeline["runs"],
+        "total run seconds": round(sum(r["seconds"] for r in pipeline["runs"].values()), 1),
+        "total environment steps": sum(r["env_steps"] for r in pipeline["runs"].values()),
+        "sha256": file_hashes(data, files),
+    }
+    atomic_write_text(json.dumps(manifest, indent=1) + "\n", data / "manifest.json")
+
+
+def _write_csv(table: pd.DataFrame, path: Path) -> None:
+    buffer = io.StringIO()
+    table.to_csv(buffer, index=False, float_format="%.6g")
+    atomic_write_text(buffer.getvalue(), path)
+
+
+@dataclass(frozen=True)
+class StoredResults:
+    """Stored Figure 6 results whose hashes checked: the runs, their curves and settings, the manifest."""
+
+    folder: Path
+    runs: pd.DataFrame
+    histories: pd.DataFrame
+    settings: dict
+    manifest: dict
+
+    def evaluations(self) -> pd.DataFrame:
+        """One row per evaluation: seed, method, eta, welfare, converged, scored."""
+        rows = self.runs[self.runs.kind == "evaluate"]
+        return rows[["seed", "method", "eta", "welfare", "converged", "scored"]].reset_index(drop=True)
+
+    def networks(self, name: str) -> dict[str, dict[str, torch.Tensor]]:
+        """The stored networks of run ``name`` (``agents``, and ``planner`` where it has one)."""
+        return torch.load(self.folder / "networks" / f"{name}.pt", weights_only=True)
+
+
+def load(folder: Path) -> StoredResults:
+    """The stored results in ``folder``, after every file's SHA-256 matched the manifest's."""
+    manifest_path = folder / "manifest.json"
+    if not manifest_path.exists():
+        raise FileNotFoundError(
+            f"{manifest_path} is missing: no stored Figure 6 results there. Produce them with: "
+            "python -m ermas.experiments.fig6 train --preset PRESET, then python -m ermas.experiments.fig6 store"
+        )
+    manifest = json.loads(manifest_path.read_text())
+    check_files(folder, manifest["sha256"], f"{manifest['command']}, then {manifest['store command']}")
+    return StoredResults(
+        folder,
+        pd.read_csv(folder / "runs.csv"),
+        pd.read_csv(folder / "histories.csv"),
+        json.loads((folder / "settings.json").read_text()),
+        manifest,
+    )
+
+
+def planner_checks(stored: StoredResults, eta: float = 0.23, n_envs: int = 16) -> list[PlannerDiagnostics]:
+    """:func:`ermas.two_level.evaluation.planner_diagnostics` of every seed's learned planner (phase 2), with
+    the settings it was trained with, which must be this code's preset."""
+    from ermas.experiments.fig6 import Run, run_inputs, run_settings, sized
+
+    found = []
+    for seed in sorted(stored.runs.seed[stored.runs.kind == "phase2"]):
+        run = Run("phase2", int(seed))
+        saved = stored.settings[run.name]
+        if saved != run_settings(run, saved["preset"], saved["scale"], stored.folder):
+            raise ValueError(f"{run.name} in {stored.folder} was trained with settings other than this code's preset")
+        economy, training, _, _ = run_inputs(run, sized(saved["preset"], run.seed, saved["scale"]), stored.folder)
+        found.append(planner_diagnostics(economy, training, stored.networks(run.name), eta, n_envs, seed=int(seed)))
+    return found
+
+
+def summary(evaluations: pd.DataFrame) -> pd.DataFrame:
+    """Welfare per method and test eta: mean and standard error over seeds, and how many runs converged."""
+    grouped = evaluations.groupby(["method", "eta"])
+    table = grouped.agg(mean=("welfare", "mean"), seeds=("welfare", "size"), converged=("converged", "sum"))
+    table["se"] = grouped.welfare.std(ddof=1) / np.sqrt(table.seeds)
+    return table.reset_index()
+
+
+def paired_gap(evaluations: pd.DataFrame, better: str, worse: str, eta: float) -> tuple[float, float]:
+    """Mean over seeds of ``better``'s welfare minus ``worse``'s at ``eta`` (same seed), and its standard
+    error (NaN with one seed)."""
+    at = evaluations[np.isclose(evaluations.eta, eta)].pivot(index="seed", columns="method", values="welfare")
+    gaps = (at[better] - at[worse]).dropna()
+    se = float(gaps.std(ddof=1) / math.sqrt(len(gaps))) if len(gaps) > 1 else float("nan")
+    return float(gaps.mean()), se
+
+
+def _beats(evaluations: pd.DataFrame, better: str, worse: str, eta: float) -> tuple[bool, bool, str]:
+    """Whether ``better`` beats ``worse`` at ``eta``, whether that is within one standard error, and the numbers."""
+    gap, se = paired_gap(evaluations, better, worse, eta)
+    return gap > 0, bool(abs(gap) < se), f"eta={eta:g}: {better} - {worse} = {gap:+.2f} (SE {se:.2f})"
+
+
+def part1_claims(
+    stored: StoredResults, diagnostics: list[PlannerDiagnostics], training_eta: float = 0.23
+) -> list[Claim]:
+    """The paper's sentences about MARL and Saez (Section 5) and the sanity checks beside them, on the stored
+    evaluations and on ``diagnostics`` of each seed's learned planner.
+
+    A method beats another where its welfare minus the other's, paired by seed, is positive on average; a
+    verdict whose gap is within one standard error of zero is marked close.
+    """
+    ev = stored.evaluations()
+    beats, close, measured = _beats(ev, "MARL", "Saez", training_eta)
+    claims = [
+        Claim(
+            "6", "MARL beats Saez at the training eta 0.23", "mean paired gap MARL - Saez > 0", measured, beats, close
+        )
+    ]
+    etas = sorted(ev.eta.unique())
+    for side, chosen in (("below 0.22", [e for e in etas if e < 0.22]), ("above 0.28", [e for e in etas if e > 0.28])):
+        checks = [_beats(ev, "MARL", "Saez", eta) for eta in chosen]
+        claims.append(
+            Claim(
+                "6",
+                f"MARL does not beat Saez at eta {side}",
+                "at every such test eta, mean paired gap MARL - Saez <= 0",
+                "; ".join(m for _, _, m in checks),
+                not any(b for b, _, _ in checks),
+                any(c for _, c, _ in checks),
+            )
+        )
+    ratios = [d.entropy_ratio for d in diagnostics]
+    claims.append(
+        Claim(
+            "6 (sanity)",
+            "The planner learned: its choices are far from uniform",
+            "mean over seeds of its entropy at rate-setting steps / a uniform choice's < 0.8",
+            "ratio per seed " + ", ".join(f"{r:.3f}" for r in ratios),
+            float(np.mean(ratios)) < 0.8,
+        )
+    )
+    for other in ("Random planner", "US Federal"):
+        beats, close, measured = _beats(ev, "MARL", other, training_eta)
+        claims.append(
+            Claim(
+                "6 (sanity)",
+                f"MARL beats {other} at the training eta",
+                f"mean paired gap MARL - {other} > 0",
+                measured,
+                beats,
+                close,
+            )
+        )
+    runs = stored.runs[stored.runs.kind == "evaluate"]
+    moving = runs[~runs.converged.astype(bool)]
+    claims.append(
+        Claim(
+            "6 (sanity)",
+            "Evaluation agents converged",
+            "every evaluation's welfare flat over its last 20% (trend < 5% of its level)",
+            f"{len(runs) - len(moving)} of {len(runs)} converged"
+            + (f"; not: {', '.join(moving.name)}" if len(moving) else ""),
+            moving.empty,
+        )
+    )
+    gaps = [abs(d.reward_sum - d.welfare_change) for d in diagnostics]
+    claims.append(
+        Claim(
+            "6 (sanity)",
+            "The planner's summed rewards equal the change in social welfare",
+            "per seed, |sum of planner rewards - (final - initial welfare)| < 1e-4",
+            f"largest difference {max(gaps):.1e} (welfare changes "
+            + ", ".join(f"{d.welfare_change:.1f}" for d in diagnostics)
+            + ")",
+            max(gaps) < 1e-4,
+        )
+    )
+    return claims
