@@ -33,7 +33,8 @@ def load_checkpoint(path: str | os.PathLike | None, fingerprint: dict[str, Any])
     """The saved state at ``path`` (``None`` where there is none); an error if it came from other settings."""
     if path is None or not Path(path).exists():
         return None
-    saved = torch.load(path, weights_only=True)  # tensors and plain containers only: no code runs
+    # tensors and plain containers only: no code runs; onto the CPU first (the caller puts them in place)
+    saved = torch.load(path, weights_only=True, map_location="cpu")
     if saved.get("fingerprint") != fingerprint:
         differing = ", ".join(differences(saved.get("fingerprint"), fingerprint))
         raise ValueError(

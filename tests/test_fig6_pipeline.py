@@ -54,6 +54,10 @@ def test_bad_input_is_refused_before_anything_runs(tmp_path):
         run_pipeline("cluster", [0], tmp_path)
     with pytest.raises(SystemExit):
         main(["train", "--preset", "cluster"])
+    with pytest.raises(ValueError, match="'cuda:99' is not present"):
+        run_pipeline("laptop", [0], tmp_path, scale="tiny", device="cuda:99")
+    with pytest.raises(ValueError, match="workers must be a positive integer"):
+        run_pipeline("laptop", [0], tmp_path, scale="tiny", workers=0)
     with pytest.raises(ConnectionError, match="cannot reach the Ray cluster"):
         run_pipeline("laptop", [0], tmp_path, scale="tiny", address="127.0.0.1:1")
 

@@ -71,16 +71,26 @@ def same_weights(a: torch.nn.Module, b: torch.nn.Module) -> bool:
     return all(torch.equal(x, y) for x, y in zip(a.parameters(), b.parameters(), strict=True))
 
 
-def test_training_resumes_after_ctrl_c_with_the_same_bits(tmp_path, monkeypatch):
-    training = TwoLevelTraining(iterations=4, seed=3, **QUICK)
-    full = train(SAEZ, training, progress=False)
+# one period per step: 4 agents x 40 periods = 160 pairs per episode, so the 500-pair buffer is full after 4
+SAEZ_FILLS = EconomyConfig(layout=SMALL_LAYOUT, episode_length=40, tax_model="saez", tax_period=1, usd_scaling=5000.0)
+
+
+@pytest.mark.parametrize(
+    ("economy", "iterations", "stop_at", "formula"),
+    [(SAEZ, 4, 2, [0.0] * 4), (SAEZ_FILLS, 5, 4, [0.0, 0.0, 0.0, 0.0, 1.0])],
+    ids=["buffer-filling", "formula-reached"],
+)
+def test_training_resumes_after_ctrl_c_with_the_same_bits(tmp_path, monkeypatch, economy, iterations, stop_at, formula):
+    training = TwoLevelTraining(iterations=iterations, seed=3, **QUICK)
+    full = train(economy, training, progress=False)
     path = tmp_path / "agents.pt"
-    interrupted_run(monkeypatch, 2, SAEZ, training, checkpoint=path, progress=False)
-    resumed = train(SAEZ, training, checkpoint=path, progress=False)
+    interrupted_run(monkeypatch, stop_at, economy, training, checkpoint=path, progress=False)
+    resumed = train(economy, training, checkpoint=path, progress=False)
     assert same_weights(full.agents, resumed.agents)
     assert full.history == resumed.history
-    assert resumed.env.completions == full.env.completions == 4
+    assert resumed.env.completions == full.env.completions == iterations
     assert torch.equal(resumed.env.saez.buffer, full.env.saez.buffer)  # the Saez memory came back too
+    assert resumed.history["saez_formula"] == formula  # the last episode of the second case took the formula
 
 
 def test_phase_two_starts_from_phase_one_and_resumes_with_the_planner(tmp_path, monkeypatch):
@@ -113,3 +123,15 @@ def test_phase_two_starts_from_phase_one_and_resumes_with_the_planner(tmp_path, 
 def test_bad_training_settings_raise(kwargs, message):
     with pytest.raises(ValueError, match=message):
         TwoLevelTraining(**kwargs)
+
+
+def test_a_device_that_is_not_here_is_refused_before_training(tmp_path):
+    with pytest.raises(ValueError, match="'cuda:99' is not present"):
+        train(FREE, TwoLevelTraining(iterations=1, **QUICK), checkpoint=tmp_path / "run.pt", device="cuda:99")
+    assert not (tmp_path / "run.pt").exists()
+
+
+def test_naming_the_cpu_changes_no_bit():
+    training = TwoLevelTraining(iterations=2, seed=5, **QUICK)
+    default, named = train(PLANNER, training, progress=False), train(PLANNER, training, progress=False, device="cpu")
+    assert same_weights(default.agents, named.agents) and default.history == named.history

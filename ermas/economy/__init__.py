@@ -1,7 +1,7 @@
 """The AI Economist's Gather-Trade-Build economy with taxes, vectorised over environments (Figure 6)."""
 
 from ermas.economy.config import N_AGENTS, EconomyConfig, fixed_skill_payments
-from ermas.economy.env import N_AGENT_ACTIONS, Economy, EpisodeSummary, StepEvents, StepResult
+from ermas.economy.env import N_AGENT_ACTIONS, Economy, EpisodeSummary, StepEvents, StepResult, present_device
 from ermas.economy.layout import PAPER_LAYOUT, SMALL_LAYOUT, Layout, load_layout
 from ermas.economy.observations import Observation, observe
 
@@ -20,4 +20,5 @@ __all__ = [
     "fixed_skill_payments",
     "load_layout",
     "observe",
+    "present_device",
 ]

@@ -103,7 +103,7 @@ def _per_env(
     return tensor
 
 
-def _present_device(device: str | torch.device) -> torch.device:
+def present_device(device: str | torch.device) -> torch.device:
     """``device`` as a ``torch.device``; an error naming it where it is not present on this machine."""
     try:
         device = torch.device(device)
@@ -111,6 +111,10 @@ def _present_device(device: str | torch.device) -> torch.device:
         raise ValueError(f"device must name a torch device such as 'cpu' or 'cuda'; got {device!r}") from error
     if device.type == "cuda" and not torch.cuda.is_available():
         raise ValueError(f"device {str(device)!r} is not present: torch sees no CUDA device on this machine")
+    if device.type == "cuda" and device.index is not None and device.index >= torch.cuda.device_count():
+        raise ValueError(
+            f"device {str(device)!r} is not present: torch sees {torch.cuda.device_count()} CUDA device(s)"
+        )
     if device.type not in ("cpu", "cuda"):
         raise ValueError(f"device must be 'cpu' or 'cuda'; got {str(device)!r}")
     return device
@@ -147,7 +151,7 @@ class Economy:
             raise ValueError(f"batch must be a positive integer, got {batch!r}")
         if dtype not in (torch.float64, torch.float32):
             raise ValueError(f"dtype must be torch.float64 or torch.float32; got {dtype!r}")
-        self.device = _present_device(device)
+        self.device = present_device(device)
         self.dtype = dtype
         self.config = config or EconomyConfig()
         self.batch = batch
@@ -540,10 +544,16 @@ class Economy:
         }
 
     def load_memory(self, memory: dict) -> None:
-        """Restore what :meth:`memory` returned (then call :meth:`reset` to start the next episode)."""
+        """Restore what :meth:`memory` returned (then call :meth:`reset` to start the next episode), onto this
+        economy's device and into its dtype, whatever those of the economy that saved it."""
+
+        def here(tensor: torch.Tensor) -> torch.Tensor:
+            dtype = self.dtype if tensor.is_floating_point() else tensor.dtype
+            return tensor.to(device=self.device, dtype=dtype, copy=True)
+
         self.completions = int(memory["completions"])
-        self._positive_reward_steps = memory["positive_reward_steps"].clone()
-        self.saez = taxes.SaezState(**{name: value.clone() for name, value in memory["saez"].items()})
+        self._positive_reward_steps = here(memory["positive_reward_steps"])
+        self.saez = taxes.SaezState(**{name: here(value) for name, value in memory["saez"].items()})
         self.generator.set_state(memory["generator"])
 
     # --- summaries ----------------------------------------------------------------------------------

@@ -9,6 +9,8 @@ file, the command, versions, steps and wall time of each run) are written as run
 
     python -m ermas.experiments.fig6 train --preset laptop --seeds 3          # local: ray.init()
     python -m ermas.experiments.fig6 train --preset laptop --address HOST:PORT  # join a Ray cluster
+    python -m ermas.experiments.fig6 train --preset paper --device cuda          # a run per GPU
+    python -m ermas.experiments.fig6 store --preset laptop                       # into data/fig6/laptop
 
 ``--scale tiny`` shrinks every run to a few iterations on two environments (the tests and CI use it).
 """
@@ -30,7 +32,7 @@ from tqdm import tqdm
 
 from ermas.allocator import keep_freed_memory
 from ermas.checkpoint import differences
-from ermas.economy import EconomyConfig
+from ermas.economy import EconomyConfig, present_device
 from ermas.io import atomic_save, atomic_write_text
 from ermas.manifest import file_hashes, versions
 from ermas.two_level.evaluation import TEST_ETAS
@@ -126,7 +128,7 @@ def run_settings(run: Run, preset_name: str, scale: str, out: Path) -> dict:
     return json.loads(json.dumps(settings))  # as read back from a result (tuples become lists)
 
 
-def execute(run: Run, preset_name: str, scale: str, out: Path) -> dict:
+def execute(run: Run, preset_name: str, scale: str, out: Path, device: str = "cpu") -> dict:
     """Carry out ``run`` (resuming its checkpoint) and write its result; returns the result. A finished
     result is returned as it is, unless it was computed from other settings: then an error."""
     import torch
@@ -161,10 +163,11 @@ def execute(run: Run, preset_name: str, scale: str, out: Path) -> dict:
             agents_from=agents_from,
             checkpoint=checkpoint,
             progress=False,
+            device=device,
         )
         outcome = dataclasses.asdict(scored)
     else:
-        state = train(economy, training, checkpoint=checkpoint, agents_from=agents_from, progress=False)
+        state = train(economy, training, checkpoint, agents_from, progress=False, device=device)
         outcome = {"social_welfare": state.history["social_welfare"][-1]}
     result = dataclasses.asdict(run) | {
         "name": run.name,
@@ -172,6 +175,7 @@ def execute(run: Run, preset_name: str, scale: str, out: Path) -> dict:
         "iterations": training.iterations,
         "env_steps": training.iterations * training.n_envs * economy.episode_length,
         "seconds": round(time.perf_counter() - start, 1),
+        "device": device,
         "settings": settings,
     }
     atomic_write_text(json.dumps(result, indent=1) + "\n", result_path)
@@ -186,10 +190,12 @@ def run_pipeline(
     address: str | None = None,
     command: str = "",
     workers: int | None = None,
+    device: str = "cpu",
 ) -> pd.DataFrame:
     """Run every run of :func:`plan` not yet finished in ``out``, on Ray; returns the evaluation table.
 
     ``workers``: processes at once on this machine (default: one per core); ignored with ``address``.
+    ``device``: where each run computes (``"cuda"``: each run takes one GPU of the cluster).
     A run that fails is recorded (``failed.json``) while the others go on; the runs that needed it fail
     too; at the end a ``RuntimeError`` names them.
     """
@@ -201,6 +207,8 @@ def run_pipeline(
         raise ValueError(f"scale must be one of {SCALES}; got {scale!r}")
     if workers is not None and workers < 1:
         raise ValueError(f"workers must be a positive integer; got {workers!r}")
+    if address is None:
+        present_device(device)  # an error naming the device where it is not on this machine
     if address is not None:
         _check_reachable(address)
     out.mkdir(parents=True, exist_ok=True)
@@ -212,7 +220,8 @@ def run_pipeline(
             ray.init(address=address, **options)
     except (ConnectionError, RuntimeError, ValueError) as error:
         raise ConnectionError(f"cannot reach the Ray cluster at {address!r}: {error}") from error
-    task = ray.remote(num_cpus=1, max_retries=0)(_execute_after)
+    gpus = 1 if device.startswith("cuda") else 0
+    task = ray.remote(num_cpus=1, num_gpus=gpus, max_retries=0)(_execute_after)
     fine_tune = preset(preset_name).fine_tune
     results: list[dict] = []
     failed: dict[str, str] = {}
@@ -220,7 +229,7 @@ def run_pipeline(
         refs: dict[str, ray.ObjectRef] = {}
         for run in plan(seeds):
             after = [refs[r.name] for r in needs(run, fine_tune)]
-            refs[run.name] = task.remote(run, preset_name, scale, str(out), *after)
+            refs[run.name] = task.remote(run, preset_name, scale, str(out), device, *after)
         names = {ref: name for name, ref in refs.items()}
         pending = list(refs.values())
         with tqdm(total=len(pending), desc=f"Figure 6 ({preset_name})") as bar:
@@ -261,9 +270,9 @@ def _check_reachable(address: str, timeout: float = 5.0) -> None:
         raise ConnectionError(f"cannot reach the Ray cluster at {address!r}: {error}") from error
 
 
-def _execute_after(run: Run, preset_name: str, scale: str, out: str, *needed: dict) -> dict:
+def _execute_after(run: Run, preset_name: str, scale: str, out: str, device: str, *needed: dict) -> dict:
     """:func:`execute` in a Ray worker, once the results it ``needed`` are in."""
-    return execute(run, preset_name, scale, Path(out))
+    return execute(run, preset_name, scale, Path(out), device)
 
 
 def evaluation_table(results: list[dict]) -> pd.DataFrame:
@@ -305,6 +314,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--scale", default="full", choices=SCALES)
     parser.add_argument("--address", default=None, help="a Ray cluster to join (default: this machine)")
     parser.add_argument("--workers", type=int, default=None, help="processes at once here (default: one per core)")
+    parser.add_argument("--device", default="cpu", help="where each run computes: cpu (default) or cuda")
     parser.add_argument("--data", type=Path, default=None, help="store's destination (default data/fig6/PRESET)")
     args = parser.parse_args(argv)
     if args.seeds < 1:
@@ -319,7 +329,7 @@ def main(argv: list[str] | None = None) -> None:
         print(f"stored {out} in {data}")
         return
     seeds = list(range(args.first_seed, args.first_seed + args.seeds))
-    table = run_pipeline(args.preset, seeds, out, args.scale, args.address, command.strip(), args.workers)
+    table = run_pipeline(args.preset, seeds, out, args.scale, args.address, command.strip(), args.workers, args.device)
     print(table.to_string(index=False))
 
 

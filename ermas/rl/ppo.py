@@ -161,7 +161,7 @@ def ppo_update(
     # remainder joins the others instead of forming a tiny last minibatch
     n_minibatches = max(1, n // config.minibatch_size)
     for epoch in range(config.epochs):
-        order = torch.randperm(n, generator=generator)
+        order = torch.randperm(n, generator=generator, device=generator.device)
         for number, index in enumerate(torch.tensor_split(order, n_minibatches)):
             loss, stats = ppo_loss(policy, batch.take(index), config, entropy_coef)
             if not torch.isfinite(loss):

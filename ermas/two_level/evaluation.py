@@ -24,10 +24,15 @@ from ermas.two_level.training import TwoLevelTraining, build_networks, play_epis
 TEST_ETAS = (0.11, 0.19, 0.23, 0.27, 0.35)  # the paper's Figure 6
 
 
+def window_length(n_iterations: int, window: float) -> int:
+    """How many of a run's last iterations its ``window`` fraction covers (at least 2)."""
+    return max(2, int(round(window * n_iterations)))
+
+
 def converged(curve: np.ndarray, window: float = 0.2, tolerance: float = 0.05) -> bool:
     """Whether ``curve`` (one value per iteration) is flat over its last ``window`` fraction: the least-squares
     trend across that window moves the curve by less than ``tolerance`` of its mean level there."""
-    tail = np.asarray(curve, dtype=np.float64)[-max(2, int(round(window * len(curve)))) :]
+    tail = np.asarray(curve, dtype=np.float64)[-window_length(len(curve), window) :]
     slope = np.polyfit(np.arange(len(tail)), tail, 1)[0]
     return bool(abs(slope * (len(tail) - 1)) < tolerance * max(abs(tail.mean()), 1e-12))
 
@@ -46,7 +51,7 @@ def score(history: dict[str, list[float]], saez: bool, window: float = 0.2) -> E
     """The evaluation's result from a training run's ``history`` (see :func:`ermas.two_level.training.train`);
     a NaN welfare with nothing scored where no iteration qualifies (Saez's buffer never filled)."""
     welfare = np.asarray(history["social_welfare"])
-    last = np.arange(len(welfare)) >= len(welfare) - max(2, int(round(window * len(welfare))))
+    last = np.arange(len(welfare)) >= len(welfare) - window_length(len(welfare), window)
     if saez:
         last &= np.asarray(history["saez_formula"]) > 0
     if not last.any():  # Saez whose buffer never filled: nothing to score, and no convergence to claim
@@ -62,6 +67,7 @@ def evaluate(
     agents_from: str | os.PathLike | None = None,
     checkpoint: str | os.PathLike | None = None,
     progress: bool = True,
+    device: str | torch.device = "cpu",
 ) -> EvaluationResult:
     """Train new agents at ``eta`` under ``economy``'s taxes (a frozen planner from ``planner_from`` when its
     tax model is ``"planner"``) and score the welfare they reach."""
@@ -71,9 +77,7 @@ def evaluate(
         raise ValueError("evaluating a learned planner needs planner_from, the checkpoint of its training")
     frozen = replace(economy, tax_annealing=None)
     run = replace(training, eta=eta, planner_learns=False)
-    state = train(
-        frozen, run, checkpoint=checkpoint, agents_from=agents_from, planner_from=planner_from, progress=progress
-    )
+    state = train(frozen, run, checkpoint, agents_from, planner_from, progress, device)
     return score(state.history, saez=economy.tax_model == "saez")
 
 

@@ -16,7 +16,6 @@ Phase 1 is ``tax_model="none"`` (the free market); the baselines' agents train u
 
 from __future__ import annotations
 
-import hashlib
 import math
 import os
 from dataclasses import asdict, dataclass, field
@@ -26,6 +25,7 @@ import torch
 
 from ermas.checkpoint import load_checkpoint, run_resumable
 from ermas.economy import Economy, EconomyConfig, observe
+from ermas.manifest import sha256
 from ermas.rl.ppo import Batch, PPOConfig, gae, masked_categorical, ppo_update, sample_actions
 from ermas.two_level.networks import AgentNetwork, PlannerNetwork, agent_inputs
 
@@ -68,13 +68,9 @@ class TwoLevelTraining:
         return self.planner_entropy_start + progress * (self.planner_entropy_end - self.planner_entropy_start)
 
 
-def _digest(path: str | os.PathLike | None) -> str | None:
-    return None if path is None else hashlib.sha256(Path(path).read_bytes()).hexdigest()
-
-
 def _saved_state(path: str | os.PathLike) -> dict:
     """The state in a checkpoint written by :func:`train` (tensors and plain containers only: no code runs)."""
-    return torch.load(path, weights_only=True)["state"]
+    return torch.load(path, weights_only=True, map_location="cpu")["state"]
 
 
 class Trajectory:
@@ -221,8 +217,11 @@ def train(
     agents_from: str | os.PathLike | None = None,
     planner_from: str | os.PathLike | None = None,
     progress: bool = True,
+    device: str | torch.device = "cpu",
 ) -> TrainingState:
-    """Train for ``training.iterations`` episodes per environment under ``economy``'s rules.
+    """Train for ``training.iterations`` episodes per environment under ``economy``'s rules, on ``device``
+    (the economy, the networks and the random generator; a checkpoint resumes on the device it was
+    written on).
 
     ``agents_from``: a finished run's checkpoint whose agents start this run (phase 2 from phase 1);
     ``planner_from``: one whose planner starts it (with ``planner_learns=False``, the frozen planner of an
@@ -234,9 +233,16 @@ def train(
     statistics of the last minibatch; ``saez_formula`` is 1 where the episode's Saez rates all came from
     the formula (its buffer was full when the episode began).
     """
+    env = Economy(training.n_envs, economy, eta=training.eta, seed=training.seed, device=device)  # checks the device
     agents, planner = build_networks(economy, training)
+    agents.to(env.device)
+    if planner is not None:
+        planner.to(env.device)
     # the starting networks' files are part of what a checkpoint was written for
-    start = {"agents_from": _digest(agents_from), "planner_from": _digest(planner_from)}
+    start = {
+        name: None if path is None else sha256(Path(path))
+        for name, path in (("agents_from", agents_from), ("planner_from", planner_from))
+    }
     if agents_from is not None:
         agents.load_state_dict(_saved_state(agents_from)["agents"])
     if planner_from is not None:
@@ -245,12 +251,13 @@ def train(
         planner.load_state_dict(_saved_state(planner_from)["planner"])
     agent_optimizer = torch.optim.Adam(agents.parameters(), lr=training.agent_ppo.lr)
     planner_optimizer = None if planner is None else torch.optim.Adam(planner.parameters(), lr=training.planner_ppo.lr)
-    env = Economy(training.n_envs, economy, eta=training.eta, seed=training.seed)
-    generator = torch.Generator().manual_seed(training.seed + 1)
+    generator = torch.Generator(device=env.device).manual_seed(training.seed + 1)
     state = TrainingState(0, agents, agent_optimizer, planner, planner_optimizer, env, generator, {})
     # everything but the length: a finished run is extended by asking for more iterations
     settings = {name: value for name, value in asdict(training).items() if name != "iterations"}
     fingerprint = {"economy": asdict(economy), "training": settings} | start
+    if env.device.type != "cpu":  # a generator's state is the device's own: resume where it was written
+        fingerprint["device"] = env.device.type
     saved = load_checkpoint(checkpoint, fingerprint)
     if saved is not None:
         state.load(saved)
