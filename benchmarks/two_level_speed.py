@@ -45,7 +45,7 @@ def ours(config: EconomyConfig, envs: int, iterations: int) -> tuple[float, floa
     playing = updating = 0.0
     for _ in range(iterations):
         start = time.perf_counter()
-        batch, _, _ = play_episode(env, network, None, generator, training)
+        batch = play_episode(env, network, None, generator, training).agents
         middle = time.perf_counter()
         ppo_update(network, optimizer, batch, training.agent_ppo, training.agent_entropy, generator)
         playing, updating = playing + middle - start, updating + time.perf_counter() - middle

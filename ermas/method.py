@@ -195,6 +195,18 @@ def agent_direction(settings: RunSettings, grad_planner: Tensor, own_term: Tenso
     return -_per_run(settings.planner_weight, grad_planner) * grad_planner + own_term
 
 
+def normalised_lagrangian_reward(own: Tensor, planner: Tensor, lambdas: Tensor) -> Tensor:
+    """``(B, N)``: the per-step reward an adversarial agent learns from with neural policies, in the form of
+    the authors' release: ``(-r_planner + lambda_i r_i) / (1 + lambda_i)``.
+
+    The numerator is the step's share of the Lagrangian the agent descends (Eq. 11 without a meta term:
+    lower the planner's reward, keep its own reward within the regret budget); dividing by ``1 + lambda_i``
+    keeps its scale that of one reward whatever the multiplier, so one PPO learning rate serves every
+    lambda. ``own (B, N)``, ``planner (B,)``, ``lambdas (N,)`` or ``(B, N)``.
+    """
+    return (-planner.unsqueeze(-1) + lambdas * own) / (1 + lambdas)
+
+
 def released_pull(beta: Tensor, lambdas: Tensor, displacement: Tensor) -> Tensor:
     """``(B, N, *P)``: what the ``released`` variant subtracts from the parameters after its step,
     ``min(beta lambda_i, 2) (theta_i* - theta_i)``; ``displacement`` is ``theta_i* - theta_i``, ``beta (B,)``,

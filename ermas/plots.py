@@ -147,3 +147,36 @@ def fig5_panel(curves: pd.DataFrame, train_q: float = 0.0) -> Figure:
     ax.set_ylabel("planner's reward per step (frozen planner)")
     ax.legend(fontsize=8)
     return fig
+
+
+def fig6_welfare_panel(summary: pd.DataFrame, training_eta: float = 0.23) -> Figure:
+    """Figure 6's welfare panel: social welfare of the evaluation agents against the test eta, mean and
+    standard error over seeds per method (a method evaluated at one eta only is a single point)."""
+    fig, ax = plt.subplots(figsize=(7.5, 4.5), constrained_layout=True)
+    styles = {
+        "ERMAS": ("C3", "o-"),
+        "MARL": ("C0", "s-"),
+        "US Federal": ("C2", "^-"),
+        "Saez": ("C1", "v-"),
+        "Random planner": ("C7", "x"),
+    }
+    for method, group in summary.groupby("method", sort=False):
+        color, style = styles.get(method, ("black", "o-"))
+        ax.errorbar(group.eta, group["mean"], yerr=group.se, fmt=style, color=color, label=method, capsize=3)
+    ax.axvline(training_eta, color="grey", ls="--", lw=0.8, label="training eta")
+    ax.set_xlabel("test eta (the agents' risk aversion)")
+    ax.set_ylabel("social welfare (equality x productivity)")
+    ax.legend(fontsize=8)
+    return fig
+
+
+def training_curves(histories: pd.DataFrame, names: dict[str, str], metric: str = "social_welfare") -> Figure:
+    """``metric`` per iteration of the runs in ``names`` (run name -> label), one line each."""
+    fig, ax = plt.subplots(figsize=(7.5, 3.5), constrained_layout=True)
+    for name, label in names.items():
+        curve = histories[histories.name == name]
+        ax.plot(curve.iteration, curve[metric], label=label, lw=1)
+    ax.set_xlabel("iteration (one episode in every environment)")
+    ax.set_ylabel(metric.replace("_", " "))
+    ax.legend(fontsize=8, ncol=3)
+    return fig

@@ -32,9 +32,8 @@ def test_an_episode_returns_the_changes_in_utility_and_welfare():
     agents = AgentNetwork(view_side=2 * PLANNER.observation_range + 1, width=16)
     planner = PlannerNetwork(width=16)
     welfare_at_start = env.summary().social_welfare.clone()
-    agent_batch, planner_batch, stats = play_episode(
-        env, agents, planner, torch.Generator().manual_seed(0), TwoLevelTraining(iterations=1)
-    )
+    episode = play_episode(env, agents, planner, torch.Generator().manual_seed(0), TwoLevelTraining(iterations=1))
+    agent_batch, planner_batch, stats = episode.agents, episode.planner, episode.stats
     assert len(agent_batch) == 3 * 4 * PLANNER.episode_length and len(planner_batch) == 3 * PLANNER.episode_length
     assert agent_batch.mask.gather(-1, agent_batch.actions[..., None]).all()  # every action drawn was allowed
     assert planner_batch.mask.gather(-1, planner_batch.actions[..., None]).all()

@@ -118,7 +118,8 @@ def planner_diagnostics(
     planner.load_state_dict(networks["planner"])
     env = Economy(n_envs, frozen, eta=eta, seed=seed)
     welfare_at_start = env.summary().social_welfare.mean().item()
-    _, steps, stats = play_episode(env, agents, planner, torch.Generator().manual_seed(seed), training)
+    episode = play_episode(env, agents, planner, torch.Generator().manual_seed(seed), training)
+    steps, stats = episode.planner, episode.stats
     deciding = steps.mask.sum(-1).gt(1).all(-1)  # the steps at which the planner sets rates
     with torch.no_grad():
         logits, _ = planner.evaluate({k: v[deciding] for k, v in steps.observations.items()}, steps.mask[deciding])

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import math
 import os
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -68,7 +69,7 @@ class TwoLevelTraining:
         return self.planner_entropy_start + progress * (self.planner_entropy_end - self.planner_entropy_start)
 
 
-def _saved_state(path: str | os.PathLike) -> dict:
+def saved_state(path: str | os.PathLike) -> dict:
     """The state in a checkpoint written by :func:`train` (tensors and plain containers only: no code runs)."""
     return torch.load(path, weights_only=True, map_location="cpu")["state"]
 
@@ -119,17 +120,51 @@ class Trajectory:
         return torch.stack(self.rewards).sum(0).mean().item()
 
 
+@dataclass
+class Episode:
+    """What :func:`play_episode` returns.
+
+    Attributes:
+        agents: the agents' PPO batch (their rewards as given to them), ``B x 4 x T`` samples.
+        planner: the planner's batch, ``B x T`` samples (``None`` without a planner).
+        stats: means over environments: productivity, equality, social welfare, the agents' (and planner's)
+            mean episode return.
+        own_returns: ``(B, 4)`` each agent's own reward (its utility's change) summed over the episode,
+            whatever reward it learned from.
+        deviations: with deviating policies, one batch per deviation ``i``: agent ``i``'s samples in the
+            ``i``-th group of environments, rewarded by its own reward.
+    """
+
+    agents: Batch
+    planner: Batch | None
+    stats: dict[str, float]
+    own_returns: torch.Tensor
+    deviations: list[Batch]
+
+
 def play_episode(
     env: Economy,
     agents: AgentNetwork,
     planner: PlannerNetwork | None,
     generator: torch.Generator,
     training: TwoLevelTraining,
-) -> tuple[Batch, Batch | None, dict[str, float]]:
-    """One episode in every environment, from a reset: the agents' batch, the planner's (with a planner),
-    and the episode's statistics (means over environments)."""
+    agent_reward: Callable[[torch.Tensor, torch.Tensor], torch.Tensor] | None = None,
+    deviations: Sequence[AgentNetwork] = (),
+) -> Episode:
+    """One episode in every environment, from a reset.
+
+    ``agent_reward(rewards (B, 4), planner_reward (B,)) -> (B, 4)``: what the agents learn from in place of
+    their own rewards (ERMAS's mixed reward). ``deviations``: one policy per agent ``i`` (four at most); the
+    environments are cut into as many equal groups, and in group ``i`` agent ``i`` acts by ``deviations[i]``
+    instead of the shared policy (ERMAS's deviation search; the environments must divide evenly).
+    """
     env.reset()
+    if env.batch % max(1, len(deviations)):
+        raise ValueError(f"{env.batch} environments do not split into {len(deviations)} equal groups")
+    groups = torch.arange(env.batch, device=env.device).view(max(1, len(deviations)), -1)
     agent_steps, planner_steps = Trajectory(), Trajectory()
+    deviation_steps = [Trajectory() for _ in deviations]
+    own: list[torch.Tensor] = []
     done = False
     while not done:
         obs = observe(env)
@@ -139,8 +174,18 @@ def play_episode(
         rates = None
         if planner is not None:
             rates = planner_steps.act(planner, {"flat": obs.planner_flat}, obs.planner_mask, generator)
+        if deviations:
+            actions = actions.clone()  # the shared policy's record keeps its own draws
+        for i, (deviation, steps) in enumerate(zip(deviations, deviation_steps, strict=True)):
+            rows = groups[i] * a + i  # agent i's samples in group i
+            seen = {name: value[rows] for name, value in inputs.items()}
+            actions[groups[i], i] = steps.act(deviation, seen, obs.agent_mask[groups[i], i, None], generator)[:, 0]
         result = env.step(actions, rates)
-        agent_steps.reward(result.rewards)
+        own.append(result.rewards)
+        for i, steps in enumerate(deviation_steps):
+            steps.reward(result.rewards[groups[i], i])
+        rewards = result.rewards if agent_reward is None else agent_reward(result.rewards, result.planner_reward)
+        agent_steps.reward(rewards)
         if planner is not None:
             planner_steps.reward(result.planner_reward)
         done = result.done
@@ -155,7 +200,13 @@ def play_episode(
     if planner is not None:
         stats["planner_return"] = planner_steps.mean_return()
         planner_batch = planner_steps.batch(training.planner_ppo)
-    return agent_steps.batch(training.agent_ppo), planner_batch, stats
+    return Episode(
+        agent_steps.batch(training.agent_ppo),
+        planner_batch,
+        stats,
+        torch.stack(own).sum(0),
+        [steps.batch(training.agent_ppo) for steps in deviation_steps],
+    )
 
 
 @dataclass
@@ -244,11 +295,11 @@ def train(
         for name, path in (("agents_from", agents_from), ("planner_from", planner_from))
     }
     if agents_from is not None:
-        agents.load_state_dict(_saved_state(agents_from)["agents"])
+        agents.load_state_dict(saved_state(agents_from)["agents"])
     if planner_from is not None:
         if planner is None:
             raise ValueError("planner_from needs an economy whose tax_model is 'planner'")
-        planner.load_state_dict(_saved_state(planner_from)["planner"])
+        planner.load_state_dict(saved_state(planner_from)["planner"])
     agent_optimizer = torch.optim.Adam(agents.parameters(), lr=training.agent_ppo.lr)
     planner_optimizer = None if planner is None else torch.optim.Adam(planner.parameters(), lr=training.planner_ppo.lr)
     generator = torch.Generator(device=env.device).manual_seed(training.seed + 1)
@@ -265,7 +316,8 @@ def train(
     def step() -> None:
         # with a full buffer at the episode's start, every period of it takes Saez's formula, not random rates
         saez_formula = float(env.saez.full.all())
-        agent_batch, planner_batch, stats = play_episode(env, agents, planner, generator, training)
+        episode = play_episode(env, agents, planner, generator, training)
+        agent_batch, planner_batch, stats = episode.agents, episode.planner, episode.stats
         stats["saez_formula"] = saez_formula
         agent_stats = ppo_update(
             agents, agent_optimizer, agent_batch, training.agent_ppo, training.agent_entropy, generator

@@ -1,0 +1,234 @@
+"""ERMAS for the two-level AI Economist: the robust tax planner, trained against agents that search for
+epsilon-equilibria (paper, Algorithms 1 and 2, on neural policies, in the form of the authors' release).
+
+One outer step reads top to bottom in :func:`train_robust`:
+
+1. **Deviation search** (Algorithm 2, lines 4-7): for each agent ``i`` a copy of the shared agent policy
+   learns on agent ``i``'s own reward alone, by ``deviation_iterations`` PPO iterations, while the other
+   agents keep the shared policy and the planner its own (both frozen). The four searches run in one batch
+   of environments cut into four groups; in group ``i`` agent ``i`` acts by its copy.
+2. **Regret** (line 8, :func:`ermas.method.regret_estimate`): from two fresh evaluation episodes, agent
+   ``i``'s own return (its reward summed over an episode) with its copy acting, minus with the shared
+   policy acting. A sampled estimate: there is no exact oracle in the economy.
+3. **Dual step** (Eq. 12, sign corrected, :func:`ermas.method.dual_step`): ``lambda_i <- clip(lambda_i +
+   dual_lr (regret_i - epsilon), 0, lambda_max)``. Regret and ``epsilon`` are in the same unit: an agent's
+   reward summed over one episode.
+4. **Meta step** (``meta="released"`` only, :func:`ermas.method.released_pull`): the shared policy moves
+   *away* from each deviation by ``min(beta lambda_i, 2)`` times its displacement, averaged over agents.
+   The paper's gradient variants need the policy gradients along the deviation path, which PPO's
+   clipped minibatch updates do not expose; ``meta="none"`` (the release's setting for the economy) is
+   the default.
+5. **Main iterations**: ``main_iterations`` episodes in which the agents learn from
+   :func:`ermas.method.normalised_lagrangian_reward` (``(-r_planner + lambda_i r_i) / (1 + lambda_i)``,
+   adversarial to the planner within their regret budget) and the planner from its own reward (the change
+   in social welfare), each by one PPO update per episode.
+
+The run starts from a phase-2 checkpoint (its agents and planner) with the tax annealing over and the
+planner's entropy weight at its floor; its fair control is :func:`continue_marl`, the same checkpoint
+continued by plain two-level training for as many planner updates.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+import os
+from dataclasses import asdict, dataclass, replace
+
+import torch
+
+from ermas.checkpoint import load_checkpoint, run_resumable
+from ermas.economy import Economy, EconomyConfig
+from ermas.economy.config import N_AGENTS
+from ermas.manifest import sha256
+from ermas.method import (
+    RunSettings,
+    RunSpec,
+    dual_step,
+    normalised_lagrangian_reward,
+    regret_estimate,
+    released_pull,
+)
+from ermas.rl.ppo import ppo_update
+from ermas.two_level.training import TrainingState, TwoLevelTraining, build_networks, play_episode, saved_state, train
+
+ROBUST_META = ("none", "released")
+"""The meta steps available to neural policies (see the module docstring)."""
+
+
+@dataclass(frozen=True)
+class RobustTraining:
+    """ERMAS's settings on the economy; the defaults are the authors' release's for the AI Economist
+    (lambda0 20, lambda clipped to [0, 100], 2 main and 5 deviation iterations per outer step, no meta step).
+
+    ``epsilon`` and the regret are an agent's own reward summed over one episode (the release's unit; the
+    release searched epsilon in [-40, 0] on 1000-step episodes)."""
+
+    outer_steps: int
+    epsilon: float = 0.0
+    lambda0: float = 20.0
+    dual_lr: float = 0.01
+    lambda_max: float = 100.0
+    main_iterations: int = 2
+    deviation_iterations: int = 5
+    meta: str = "none"
+    beta: float = 0.2
+
+    def __post_init__(self) -> None:
+        for name in ("outer_steps", "main_iterations", "deviation_iterations"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or value < 1:
+                raise ValueError(f"{name} must be a positive integer; got {value!r}")
+        if self.meta not in ROBUST_META:
+            raise ValueError(f"meta must be one of {ROBUST_META}; got {self.meta!r}")
+        if not math.isfinite(self.epsilon):
+            raise ValueError(f"epsilon must be finite; got {self.epsilon!r}")
+        for name in ("lambda0", "dual_lr", "lambda_max", "beta"):
+            value = getattr(self, name)
+            if not (math.isfinite(value) and value >= 0):
+                raise ValueError(f"{name} must be a finite number >= 0; got {value!r}")
+        if self.lambda0 > self.lambda_max:
+            raise ValueError(f"lambda0 ({self.lambda0}) must not exceed lambda_max ({self.lambda_max})")
+
+    def settings(self) -> RunSettings:
+        """The method module's view of this run: one run of four agents, dual updates from the start."""
+        spec = RunSpec(epsilon=self.epsilon, lambda0=self.lambda0, meta=self.meta, beta=self.beta, continuity=False)
+        return RunSettings.build([spec], torch.float64, N_AGENTS, self.lambda_max)
+
+
+def continuation(economy: EconomyConfig, training: TwoLevelTraining) -> tuple[EconomyConfig, TwoLevelTraining]:
+    """The economy and training with which a finished phase 2 goes on: no tax annealing (it is over) and the
+    planner's entropy weight at its floor from the first iteration."""
+    return replace(economy, tax_annealing=None), replace(training, planner_entropy_start=training.planner_entropy_end)
+
+
+@dataclass
+class RobustState(TrainingState):
+    """:class:`~ermas.two_level.training.TrainingState` plus the agents' multipliers ``(4,)``, float64."""
+
+    lambdas: torch.Tensor | None = None
+
+    def to_dict(self) -> dict:
+        return super().to_dict() | {"lambdas": self.lambdas}
+
+    def load(self, saved: dict) -> None:
+        super().load(saved)
+        self.lambdas = saved["lambdas"].to(torch.float64)
+
+
+def _flat(network: torch.nn.Module) -> torch.Tensor:
+    return torch.cat([p.detach().reshape(-1) for p in network.parameters()])
+
+
+def train_robust(
+    economy: EconomyConfig,
+    training: TwoLevelTraining,
+    robust: RobustTraining,
+    start_from: str | os.PathLike,
+    checkpoint: str | os.PathLike | None = None,
+    progress: bool = True,
+    device: str | torch.device = "cpu",
+) -> RobustState:
+    """The ERMAS planner: ``robust.outer_steps`` outer steps (see the module docstring) from the agents and
+    planner of the phase-2 checkpoint ``start_from``, under ``economy``'s rules (its tax model must be
+    ``"planner"``) with ``training``'s PPO settings.
+
+    With ``checkpoint`` set, the state is written atomically after every outer step and on Ctrl-C, and the
+    same call resumes from it. ``history`` holds per outer step: ``lambda_i`` and ``regret_i`` of every agent
+    (the multiplier after the step's dual update, the regret it used), and the main iterations' mean
+    productivity, equality, social welfare, agent and planner returns.
+    """
+    if economy.tax_model != "planner":
+        raise ValueError(f"ERMAS trains a planner: economy.tax_model must be 'planner'; got {economy.tax_model!r}")
+    economy, training = continuation(economy, training)
+    env = Economy(training.n_envs, economy, eta=training.eta, seed=training.seed, device=device)
+    if env.batch % N_AGENTS:
+        raise ValueError(f"n_envs must be a multiple of {N_AGENTS} (one group of environments per agent's search)")
+    agents, planner = build_networks(economy, training)
+    start = saved_state(start_from)
+    agents.load_state_dict(start["agents"]), planner.load_state_dict(start["planner"])
+    agents.to(env.device), planner.to(env.device)
+    agent_optimizer = torch.optim.Adam(agents.parameters(), lr=training.agent_ppo.lr)
+    planner_optimizer = torch.optim.Adam(planner.parameters(), lr=training.planner_ppo.lr)
+    generator = torch.Generator(device=env.device).manual_seed(training.seed + 2)
+    settings = robust.settings()
+    lambdas = torch.full((N_AGENTS,), robust.lambda0, dtype=torch.float64)
+    state = RobustState(0, agents, agent_optimizer, planner, planner_optimizer, env, generator, {}, lambdas)
+    run = {name: value for name, value in asdict(robust).items() if name != "outer_steps"}
+    train_settings = {name: value for name, value in asdict(training).items() if name != "iterations"}
+    fingerprint = {"economy": asdict(economy), "training": train_settings, "robust": run, "start": sha256(start_from)}
+    saved = load_checkpoint(checkpoint, fingerprint)
+    if saved is not None:
+        state.load(saved)
+    groups = torch.arange(env.batch).view(N_AGENTS, -1)
+
+    def outer_step() -> None:
+        history = state.history
+        # 1. deviation search: each agent's copy of the shared policy learns on its own reward alone
+        deviations = [copy.deepcopy(agents) for _ in range(N_AGENTS)]
+        optimizers = [torch.optim.Adam(d.parameters(), lr=training.agent_ppo.lr) for d in deviations]
+        for _ in range(robust.deviation_iterations):
+            episode = play_episode(env, agents, planner, generator, training, deviations=deviations)
+            for deviation, optimizer, batch in zip(deviations, optimizers, episode.deviations, strict=True):
+                ppo_update(deviation, optimizer, batch, training.agent_ppo, training.agent_entropy, generator)
+        # 2. regret from fresh episodes: own return with the copy acting minus with the shared policy acting
+        after = play_episode(env, agents, planner, generator, training, deviations=deviations).own_returns
+        before = play_episode(env, agents, planner, generator, training).own_returns
+        own_after = torch.stack([after[groups[i], i].mean() for i in range(N_AGENTS)]).cpu().double()
+        regret = regret_estimate(own_after, before.mean(0).cpu().double())
+        # 3. projected dual ascent on the multipliers
+        state.lambdas = dual_step(settings, state.lambdas[None], regret[None], robust.dual_lr, robust.lambda_max)[0]
+        # 4. the release's meta step: away from each deviation, averaged over the agents sharing the policy
+        if robust.meta == "released":
+            displacement = torch.stack([_flat(d) - _flat(agents) for d in deviations]).double()[None]
+            pull = released_pull(settings.beta, state.lambdas[None], displacement)[0].mean(0)
+            with torch.no_grad():
+                torch.nn.utils.vector_to_parameters(_flat(agents) - pull.to(_flat(agents)), agents.parameters())
+        # 5. main iterations: agents on the normalised Lagrangian reward, the planner on its own
+        lam = state.lambdas.to(env.device, torch.float32)
+
+        def mixed(own: torch.Tensor, planner_reward: torch.Tensor) -> torch.Tensor:
+            return normalised_lagrangian_reward(own.float(), planner_reward.float(), lam)
+
+        stats_sum: dict[str, float] = {}
+        for _ in range(robust.main_iterations):
+            episode = play_episode(env, agents, planner, generator, training, agent_reward=mixed)
+            ppo_update(agents, agent_optimizer, episode.agents, training.agent_ppo, training.agent_entropy, generator)
+            entropy = training.planner_entropy_end
+            ppo_update(planner, planner_optimizer, episode.planner, training.planner_ppo, entropy, generator)
+            for name, value in episode.stats.items():
+                stats_sum[name] = stats_sum.get(name, 0.0) + value / robust.main_iterations
+        for i in range(N_AGENTS):
+            stats_sum[f"lambda_{i}"], stats_sum[f"regret_{i}"] = float(state.lambdas[i]), float(regret[i])
+        for name, value in stats_sum.items():
+            if not math.isfinite(value):
+                raise FloatingPointError(f"ERMAS diverged in outer step {state.iteration}: {name} = {value}")
+            history.setdefault(name, []).append(value)
+        state.iteration += 1
+
+    run_resumable(state, outer_step, robust.outer_steps, checkpoint, fingerprint, 1, progress, "ERMAS")
+    return state
+
+
+def continue_marl(
+    economy: EconomyConfig,
+    training: TwoLevelTraining,
+    robust: RobustTraining,
+    start_from: str | os.PathLike,
+    checkpoint: str | os.PathLike | None = None,
+    progress: bool = True,
+    device: str | torch.device = "cpu",
+) -> TrainingState:
+    """MARL's fair control for ERMAS: the same phase-2 checkpoint continued by plain two-level training for as
+    many planner updates as ``robust`` makes (``outer_steps x main_iterations``)."""
+    economy, training = continuation(economy, training)
+    iterations = robust.outer_steps * robust.main_iterations
+    return train(
+        economy,
+        replace(training, iterations=iterations),
+        checkpoint,
+        agents_from=start_from,
+        planner_from=start_from,
+        progress=progress,
+        device=device,
+    )

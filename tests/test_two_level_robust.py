@@ -1,0 +1,132 @@
+"""ERMAS on the economy at a tiny size: the mixed reward's closed form, deviating agents acting in their own
+group of environments, the projected dual step on sampled regrets, the multipliers' limits, resuming
+after Ctrl-C with the same bits, and the MARL control's budget."""
+
+import os
+import signal
+from dataclasses import replace
+
+import pytest
+import torch
+
+import ermas.two_level.robust as robust_module
+from ermas.economy import SMALL_LAYOUT, Economy, EconomyConfig
+from ermas.method import normalised_lagrangian_reward
+from ermas.rl.ppo import PPOConfig
+from ermas.two_level.networks import AgentNetwork
+from ermas.two_level.robust import RobustTraining, continue_marl, train_robust
+from ermas.two_level.training import TwoLevelTraining, play_episode, train
+
+PLANNER = EconomyConfig(layout=SMALL_LAYOUT, episode_length=8, tax_model="planner", tax_period=4)
+TINY = TwoLevelTraining(
+    iterations=1,
+    n_envs=4,
+    agent_width=16,
+    planner_width=16,
+    agent_ppo=PPOConfig(minibatch_size=64),
+    planner_ppo=PPOConfig(minibatch_size=16, lr=1e-4),
+)
+
+
+@pytest.fixture(scope="module")
+def phase2(tmp_path_factory):
+    path = tmp_path_factory.mktemp("robust") / "phase2.pt"
+    train(PLANNER, TINY, checkpoint=path, progress=False)
+    return path
+
+
+def test_the_mixed_reward_moves_from_the_planners_loss_to_the_agents_own_reward():
+    own, planner = torch.tensor([[1.0, 3.0]]), torch.tensor([2.0])
+    torch.testing.assert_close(normalised_lagrangian_reward(own, planner, torch.zeros(2)), torch.tensor([[-2.0, -2.0]]))
+    torch.testing.assert_close(normalised_lagrangian_reward(own, planner, torch.ones(2)), torch.tensor([[-0.5, 0.5]]))
+    far = normalised_lagrangian_reward(own, planner, torch.full((2,), 1e9))
+    torch.testing.assert_close(far, own, rtol=1e-6, atol=1e-6)
+
+
+def test_each_deviation_acts_for_its_agent_in_its_own_group_of_environments():
+    free = replace(PLANNER, tax_model="none")
+    env = Economy(8, free, seed=0)
+    shared = AgentNetwork(width=16)
+    deviations = []
+    for _ in range(4):  # each deviation always moves left (action 1), which the shared policy rarely does always
+        deviation = AgentNetwork(width=16)
+        with torch.no_grad():
+            deviation.logits.weight.zero_(), deviation.logits.bias.fill_(-30.0)
+            deviation.logits.bias[1] = 30.0
+        deviations.append(deviation)
+    episode = play_episode(env, shared, None, torch.Generator().manual_seed(0), TINY, deviations=deviations)
+    assert len(episode.deviations) == 4
+    for batch in episode.deviations:
+        assert len(batch) == 2 * PLANNER.episode_length  # 8 environments / 4 groups, one agent each
+        allowed = batch.mask[:, 0, 1]
+        assert (batch.actions[allowed, 0] == 1).all()  # where moving left is allowed it is always taken
+    assert episode.own_returns.shape == (8, 4)
+    with pytest.raises(ValueError, match="do not split into 4 equal groups"):
+        play_episode(Economy(6, free, seed=0), shared, None, torch.Generator(), TINY, deviations=deviations)
+
+
+def test_the_dual_step_follows_the_sampled_regret_within_its_limits(phase2):
+    robust = RobustTraining(
+        outer_steps=2, epsilon=0.5, lambda0=20.0, dual_lr=3.0, main_iterations=1, deviation_iterations=1
+    )
+    state = train_robust(PLANNER, TINY, robust, phase2, progress=False)
+    h = state.history
+    assert state.iteration == 2 and set(h) >= {f"lambda_{i}" for i in range(4)} | {f"regret_{i}" for i in range(4)}
+    for i in range(4):
+        previous = 20.0
+        for lam, regret in zip(h[f"lambda_{i}"], h[f"regret_{i}"], strict=True):
+            assert lam == pytest.approx(min(max(previous + 3.0 * (regret - 0.5), 0.0), 100.0))
+            previous = lam
+    # an unreachable budget drives every multiplier to its cap; a generous one to zero (fully adversarial)
+    strict = train_robust(PLANNER, TINY, replace(robust, epsilon=-1e6, outer_steps=1), phase2, progress=False)
+    loose = train_robust(PLANNER, TINY, replace(robust, epsilon=1e6, outer_steps=1), phase2, progress=False)
+    assert (strict.lambdas == 100.0).all() and (loose.lambdas == 0.0).all()
+
+
+def test_ermas_resumes_after_ctrl_c_with_the_same_bits(phase2, tmp_path, monkeypatch):
+    robust = RobustTraining(outer_steps=3, epsilon=0.0, main_iterations=1, deviation_iterations=1, meta="released")
+    full = train_robust(PLANNER, TINY, robust, phase2, progress=False)
+    original, calls = robust_module.play_episode, {"n": 0}
+
+    def interrupted(*args, **kwargs):
+        calls["n"] += 1
+        if calls["n"] == 5:  # in the second outer step (four episodes per step)
+            os.kill(os.getpid(), signal.SIGINT)
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(robust_module, "play_episode", interrupted)
+    path = tmp_path / "ermas.pt"
+    with pytest.raises(KeyboardInterrupt, match="interrupted at iteration 2"):
+        train_robust(PLANNER, TINY, robust, phase2, checkpoint=path, progress=False)
+    monkeypatch.undo()
+    resumed = train_robust(PLANNER, TINY, robust, phase2, checkpoint=path, progress=False)
+    assert resumed.history == full.history and torch.equal(resumed.lambdas, full.lambdas)
+    for a, b in zip(resumed.planner.parameters(), full.planner.parameters(), strict=True):
+        assert torch.equal(a, b)
+
+
+def test_the_marl_control_gets_as_many_planner_updates(phase2):
+    robust = RobustTraining(outer_steps=2, main_iterations=2, deviation_iterations=1)
+    state = continue_marl(PLANNER, TINY, robust, phase2, progress=False)
+    assert state.iteration == 4 and len(state.history["planner_entropy"]) == 4
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        (dict(outer_steps=0), "outer_steps must be a positive integer"),
+        (dict(outer_steps=1, meta="paper"), r"meta must be one of \('none', 'released'\)"),
+        (dict(outer_steps=1, lambda0=200.0), "must not exceed lambda_max"),
+        (dict(outer_steps=1, epsilon=float("nan")), "epsilon must be finite"),
+    ],
+)
+def test_bad_settings_are_refused(kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        RobustTraining(**kwargs)
+
+
+def test_ermas_needs_a_planner_and_groups_of_four(phase2):
+    with pytest.raises(ValueError, match="tax_model must be 'planner'"):
+        train_robust(replace(PLANNER, tax_model="us_federal"), TINY, RobustTraining(outer_steps=1), phase2)
+    with pytest.raises(ValueError, match="multiple of 4"):
+        train_robust(PLANNER, replace(TINY, n_envs=6), RobustTraining(outer_steps=1), phase2)
