@@ -2,6 +2,11 @@
 redone once, the manifest's hashes check, and bad input is refused before anything runs."""
 
 import json
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
 
 import pytest
 import torch
@@ -10,6 +15,8 @@ from ermas.experiments.fig6 import METHODS, RANDOM, main, plan, run_pipeline
 from ermas.experiments.fig6_results import load, part1_claims, planner_checks, store, summary
 from ermas.manifest import check_files
 from ermas.two_level.evaluation import TEST_ETAS
+
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def test_the_tiny_pipeline_runs_resumes_and_is_hashed(tmp_path):
@@ -91,3 +98,23 @@ def test_stored_results_load_only_when_their_hashes_check(tmp_path):
         load(data)
     with pytest.raises(FileNotFoundError, match="no stored Figure 6 results"):
         load(tmp_path / "nowhere")
+
+
+def test_ctrl_c_stops_the_pipeline_and_a_rerun_finishes_every_run_once(tmp_path):
+    out = tmp_path / "fig6"
+    command = [sys.executable, "-m", "ermas.experiments.fig6", "train", "--scale", "tiny", "--seeds", "1"]
+    command += ["--out", str(out), "--workers", "1"]
+    driver = subprocess.Popen(command, stderr=subprocess.PIPE, text=True, cwd=ROOT)
+    deadline = time.monotonic() + 120
+    while not list(out.glob("seed0_phase1.json")) and time.monotonic() < deadline:  # a run has finished
+        time.sleep(0.2)
+    driver.send_signal(signal.SIGINT)
+    _, stderr = driver.communicate(timeout=60)
+    assert driver.returncode != 0 and "Figure 6 pipeline interrupted" in stderr
+    assert "finished run(s) kept" in stderr
+    finished = {p.name: p.stat().st_mtime_ns for p in out.glob("seed*.json")}
+    table = run_pipeline("laptop", [0], out, scale="tiny", command="test")
+    assert len(table) == len(METHODS) * len(TEST_ETAS) + 1
+    results = [p for p in out.glob("seed*.json")]
+    assert len(results) == len(plan([0])) == len({json.loads(p.read_text())["name"] for p in results})
+    assert all((out / name).stat().st_mtime_ns == t for name, t in finished.items())  # kept, not redone
