@@ -11,19 +11,20 @@ from pathlib import Path
 import pytest
 import torch
 
-from ermas.experiments.fig6 import METHODS, RANDOM, main, plan, run_pipeline
+from ermas.experiments.fig6 import METHODS, RANDOM, ROBUST_METHODS, main, plan, run_pipeline
 from ermas.experiments.fig6_results import load, part1_claims, planner_checks, store, summary
 from ermas.manifest import check_files
 from ermas.two_level.evaluation import TEST_ETAS
 
 ROOT = Path(__file__).resolve().parents[1]
+EVALUATIONS = (len(METHODS) + len(ROBUST_METHODS)) * len(TEST_ETAS) + 1  # and the random planner at eta 0.23
 
 
 def test_the_tiny_pipeline_runs_resumes_and_is_hashed(tmp_path):
     out = tmp_path / "fig6"
     table = run_pipeline("laptop", [0], out, scale="tiny", command="test")
-    assert len(table) == len(METHODS) * len(TEST_ETAS) + 1  # and the random planner at the training eta
-    assert set(table.method) == {*METHODS, RANDOM}
+    assert len(table) == EVALUATIONS
+    assert set(table.method) == {*METHODS, *ROBUST_METHODS, RANDOM}
     assert (table[table.method != "Saez"].scored > 0).all()  # Saez's buffer does not fill in a tiny run
     manifest = json.loads((out / "manifest.json").read_text())
     assert len(manifest["runs"]) == len(plan([0])) and "torch" in manifest["versions"]
@@ -74,8 +75,11 @@ def test_stored_results_load_only_when_their_hashes_check(tmp_path):
     run_pipeline("laptop", [0, 1], out, scale="tiny", command="train-command")
     store(out, data, "store-command")
     stored = load(data)
-    assert len(stored.evaluations()) == 2 * (len(METHODS) * len(TEST_ETAS) + 1)
+    assert len(stored.evaluations()) == 2 * EVALUATIONS
     assert set(stored.histories.name) == set(stored.runs.name)
+    ermas_curves = stored.histories[stored.histories.name == "seed0_ermas"]
+    assert len(ermas_curves) == 1 and ermas_curves[[f"lambda_{i}" for i in range(4)]].notna().all(axis=None)
+    assert stored.settings["seed0_ermas"]["robust"]["outer_steps"] == 1
     networks = stored.networks("seed0_phase2")
     assert set(networks) == {"agents", "planner"}
     assert {t.dtype for net in networks.values() for t in net.values()} == {torch.float32}
@@ -114,7 +118,7 @@ def test_ctrl_c_stops_the_pipeline_and_a_rerun_finishes_every_run_once(tmp_path)
     assert "finished run(s) kept" in stderr
     finished = {p.name: p.stat().st_mtime_ns for p in out.glob("seed*.json")}
     table = run_pipeline("laptop", [0], out, scale="tiny", command="test")
-    assert len(table) == len(METHODS) * len(TEST_ETAS) + 1
+    assert len(table) == EVALUATIONS
     results = [p for p in out.glob("seed*.json")]
     assert len(results) == len(plan([0])) == len({json.loads(p.read_text())["name"] for p in results})
     assert all((out / name).stat().st_mtime_ns == t for name, t in finished.items())  # kept, not redone

@@ -1,18 +1,24 @@
-"""Figure 6, part 1: the pipeline that trains the AI Economist and its baselines and evaluates them, on Ray.
+"""Figure 6: the pipeline that trains the AI Economist, its robust version and the baselines and evaluates
+them, on Ray.
 
-Per seed: phase 1 (agents in the free market), phase 2 (the learned planner, MARL, with the agents, from
-phase 1), then the evaluation of every method (MARL's frozen planner, US Federal, Saez) at every test eta
-with new agents. Every run is a Ray task (one torch thread each, as many at once as the cluster has
-cores) that checkpoints after every iteration and writes its result atomically; rerunning the pipeline
-skips finished runs and resumes interrupted ones. The results table and a manifest (SHA-256 of every
+Per seed, part 1: phase 1 (agents in the free market), phase 2 (the learned planner, MARL, with the
+agents, from phase 1), then the evaluation of MARL's frozen planner, US Federal and Saez at every test eta
+with new agents (and of a uniform random-rate planner at the training eta, a sanity check). Part 2: ERMAS
+from phase 2 (:func:`ermas.two_level.robust.train_robust`) and its fair control, MARL continued from
+phase 2 for as many planner updates, each evaluated at every test eta.
+
+Every run is a Ray task (one torch thread each, as many at once as the cluster has cores) that
+checkpoints after every iteration and writes its result atomically; rerunning the pipeline skips finished
+runs and resumes interrupted ones. The results table and a manifest (SHA-256 of every
 file, the command, versions, steps and wall time of each run) are written as runs finish::
 
     python -m ermas.experiments.fig6 train --preset laptop --seeds 3          # local: ray.init()
+    python -m ermas.experiments.fig6 train --preset laptop --part 1           # part 1 only
     python -m ermas.experiments.fig6 train --preset laptop --address HOST:PORT  # join a Ray cluster
     python -m ermas.experiments.fig6 train --preset paper --device cuda          # a run per GPU
     python -m ermas.experiments.fig6 store --preset laptop                       # into data/fig6/laptop
 
-``--scale tiny`` shrinks every run to a few iterations on two environments (the tests and CI use it).
+``--scale tiny`` shrinks every run to a few iterations on four environments (the tests and CI use it).
 """
 
 from __future__ import annotations
@@ -39,8 +45,11 @@ from ermas.two_level.evaluation import TEST_ETAS
 from ermas.two_level.presets import PRESETS, Preset, preset
 from ermas.two_level.training import TwoLevelTraining
 
-METHODS = ("MARL", "US Federal", "Saez")
+METHODS = ("MARL", "US Federal", "Saez")  # part 1
+ROBUST_METHODS = ("ERMAS", "MARL continued")  # part 2
 RANDOM = "Random planner"  # a sanity check at the training eta only: uniform random rates
+TRAINED = {"MARL": "phase2", "ERMAS": "ermas", "MARL continued": "marl_continued"}
+"""The run whose planner (and, fine-tuning, whose agents) each learned method's evaluation starts from."""
 TRAINING_ETA = 0.23
 SCALES = ("full", "tiny")
 
@@ -49,7 +58,7 @@ SCALES = ("full", "tiny")
 class Run:
     """One Ray task: a training phase or one evaluation. ``name`` is its files' stem in the output folder."""
 
-    kind: str  # "phase1", "phase2" or "evaluate"
+    kind: str  # "phase1", "phase2", "ermas", "marl_continued" or "evaluate"
     seed: int
     method: str = ""
     eta: float = 0.0
@@ -61,22 +70,26 @@ class Run:
         return f"seed{self.seed}_{self.method.lower().replace(' ', '_')}_eta{self.eta:g}"
 
 
-def plan(seeds: list[int], etas: tuple[float, ...] = TEST_ETAS) -> list[Run]:
-    """Every run of the pipeline, each after the runs it needs."""
+def plan(seeds: list[int], etas: tuple[float, ...] = TEST_ETAS, parts: tuple[int, ...] = (1, 2)) -> list[Run]:
+    """Every run of the pipeline's ``parts``, each after the runs it needs (part 2 needs part 1's phases)."""
     runs = []
     for seed in seeds:
         runs += [Run("phase1", seed), Run("phase2", seed)]
-        runs += [Run("evaluate", seed, method, eta) for method in METHODS for eta in etas]
-        runs.append(Run("evaluate", seed, RANDOM, TRAINING_ETA))
+        if 1 in parts:
+            runs += [Run("evaluate", seed, method, eta) for method in METHODS for eta in etas]
+            runs.append(Run("evaluate", seed, RANDOM, TRAINING_ETA))
+        if 2 in parts:
+            runs += [Run("ermas", seed), Run("marl_continued", seed)]
+            runs += [Run("evaluate", seed, method, eta) for method in ROBUST_METHODS for eta in etas]
     return runs
 
 
 def sized(name: str, seed: int, scale: str) -> Preset:
-    """The preset, shrunk to a few iterations on two small environments for ``scale="tiny"``."""
+    """The preset, shrunk to a few iterations on four small environments for ``scale="tiny"``."""
     p = preset(name, seed)
     if scale == "full":
         return p
-    small = dict(iterations=2, n_envs=2, agent_width=16, planner_width=16, planner_entropy_iters=2)
+    small = dict(iterations=2, n_envs=4, agent_width=16, planner_width=16, planner_entropy_iters=2)
     economy = replace(p.economy, episode_length=2 * p.economy.tax_period // 10, tax_period=p.economy.tax_period // 10)
     return replace(
         p,
@@ -84,6 +97,7 @@ def sized(name: str, seed: int, scale: str) -> Preset:
         phase1=replace(p.phase1, **small),
         phase2=replace(p.phase2, **small),
         evaluation=replace(p.evaluation, **small),
+        robust=replace(p.robust, outer_steps=1, main_iterations=1, deviation_iterations=1),
     )
 
 
@@ -91,8 +105,10 @@ def needs(run: Run, fine_tune: bool) -> list[Run]:
     """The runs whose checkpoints ``run`` starts from."""
     if run.kind == "phase2":
         return [Run("phase1", run.seed)]
-    if run.kind == "evaluate" and run.method == "MARL":
-        return [Run("phase2", run.seed)]  # its planner, and with fine-tuning its agents
+    if run.kind in ("ermas", "marl_continued"):
+        return [Run("phase2", run.seed)]
+    if run.kind == "evaluate" and run.method in TRAINED:
+        return [Run(TRAINED[run.method], run.seed)]  # its planner, and with fine-tuning its agents
     if run.kind == "evaluate" and fine_tune:
         return [Run("phase1", run.seed)]  # under a fixed or random scheme agents start from the free market's
     return []
@@ -105,9 +121,11 @@ def run_inputs(run: Run, p: Preset, out: Path) -> tuple[EconomyConfig, TwoLevelT
         return p.free_market(), p.phase1, None, None
     if run.kind == "phase2":
         return p.economy, p.phase2, checkpoint["phase1"], None
-    if run.method == "MARL":
-        agents = checkpoint["phase2"] if p.fine_tune else None
-        return p.economy, p.evaluation, agents, checkpoint["phase2"]
+    if run.kind in ("ermas", "marl_continued"):  # agents and planner from phase 2
+        return p.economy, p.phase2, checkpoint["phase2"], checkpoint["phase2"]
+    if run.method in TRAINED:
+        trained = checkpoint[TRAINED[run.method]]
+        return p.economy, p.evaluation, trained if p.fine_tune else None, trained
     if run.method == RANDOM:
         return p.economy, p.evaluation, checkpoint.get("phase1"), out / f"seed{run.seed}_uniform_planner.pt"
     economy = p.fixed_scheme(run.method.lower().replace(" ", "_"))
@@ -125,6 +143,8 @@ def run_settings(run: Run, preset_name: str, scale: str, out: Path) -> dict:
         "agents_from": None if agents_from is None else agents_from.name,
         "planner_from": None if planner_from is None else planner_from.name,
     }
+    if run.kind in ("ermas", "marl_continued"):
+        settings["robust"] = dataclasses.asdict(sized(preset_name, run.seed, scale).robust)
     return json.loads(json.dumps(settings))  # as read back from a result (tuples become lists)
 
 
@@ -134,6 +154,7 @@ def execute(run: Run, preset_name: str, scale: str, out: Path, device: str = "cp
     import torch
 
     from ermas.two_level.evaluation import evaluate, uniform_planner
+    from ermas.two_level.robust import continue_marl, train_robust
     from ermas.two_level.training import train
 
     torch.set_num_threads(1)  # one thread per worker process: processes in parallel, not threads
@@ -149,7 +170,8 @@ def execute(run: Run, preset_name: str, scale: str, out: Path, device: str = "cp
                 "move it away or write to another --out"
             )
         return result
-    economy, training, agents_from, planner_from = run_inputs(run, sized(preset_name, run.seed, scale), out)
+    p = sized(preset_name, run.seed, scale)
+    economy, training, agents_from, planner_from = run_inputs(run, p, out)
     checkpoint = out / f"{run.name}.pt"
     start = time.perf_counter()
     if run.method == RANDOM and not planner_from.exists():
@@ -166,14 +188,22 @@ def execute(run: Run, preset_name: str, scale: str, out: Path, device: str = "cp
             device=device,
         )
         outcome = dataclasses.asdict(scored)
+        iterations = episodes = training.iterations
+    elif run.kind in ("ermas", "marl_continued"):
+        robust_run = train_robust if run.kind == "ermas" else continue_marl
+        state = robust_run(economy, training, p.robust, agents_from, checkpoint, progress=False, device=device)
+        outcome = {"social_welfare": state.history["social_welfare"][-1]}
+        iterations, r = state.iteration, p.robust  # outer steps of ERMAS; iterations of MARL's continuation
+        episodes = iterations * ((r.deviation_iterations + 2 + r.main_iterations) if run.kind == "ermas" else 1)
     else:
         state = train(economy, training, checkpoint, agents_from, progress=False, device=device)
         outcome = {"social_welfare": state.history["social_welfare"][-1]}
+        iterations = episodes = training.iterations
     result = dataclasses.asdict(run) | {
         "name": run.name,
         **outcome,
-        "iterations": training.iterations,
-        "env_steps": training.iterations * training.n_envs * economy.episode_length,
+        "iterations": iterations,
+        "env_steps": episodes * training.n_envs * economy.episode_length,
         "seconds": round(time.perf_counter() - start, 1),
         "device": device,
         "settings": settings,
@@ -191,11 +221,13 @@ def run_pipeline(
     command: str = "",
     workers: int | None = None,
     device: str = "cpu",
+    parts: tuple[int, ...] = (1, 2),
 ) -> pd.DataFrame:
     """Run every run of :func:`plan` not yet finished in ``out``, on Ray; returns the evaluation table.
 
     ``workers``: processes at once on this machine (default: one per core); ignored with ``address``.
-    ``device``: where each run computes (``"cuda"``: each run takes one GPU of the cluster).
+    ``device``: where each run computes (``"cuda"``: each run takes one GPU of the cluster). ``parts``: which
+    parts of :func:`plan` to run.
     A run that fails is recorded (``failed.json``) while the others go on; the runs that needed it fail
     too; at the end a ``RuntimeError`` names them.
     """
@@ -227,7 +259,7 @@ def run_pipeline(
     failed: dict[str, str] = {}
     try:
         refs: dict[str, ray.ObjectRef] = {}
-        for run in plan(seeds):
+        for run in plan(seeds, parts=parts):
             after = [refs[r.name] for r in needs(run, fine_tune)]
             refs[run.name] = task.remote(run, preset_name, scale, str(out), device, *after)
         names = {ref: name for name, ref in refs.items()}
@@ -314,6 +346,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--scale", default="full", choices=SCALES)
     parser.add_argument("--address", default=None, help="a Ray cluster to join (default: this machine)")
     parser.add_argument("--workers", type=int, default=None, help="processes at once here (default: one per core)")
+    parser.add_argument("--part", type=int, choices=[1, 2], default=None, help="one part only (default: both)")
     parser.add_argument("--device", default="cpu", help="where each run computes: cpu (default) or cuda")
     parser.add_argument("--data", type=Path, default=None, help="store's destination (default data/fig6/PRESET)")
     args = parser.parse_args(argv)
@@ -329,7 +362,10 @@ def main(argv: list[str] | None = None) -> None:
         print(f"stored {out} in {data}")
         return
     seeds = list(range(args.first_seed, args.first_seed + args.seeds))
-    table = run_pipeline(args.preset, seeds, out, args.scale, args.address, command.strip(), args.workers, args.device)
+    parts = (1, 2) if args.part is None else (args.part,)
+    table = run_pipeline(
+        args.preset, seeds, out, args.scale, args.address, command.strip(), args.workers, args.device, parts
+    )
     print(table.to_string(index=False))
 
 

@@ -31,7 +31,8 @@ from ermas.manifest import check_files, file_hashes
 from ermas.two_level.evaluation import PlannerDiagnostics, planner_diagnostics
 
 CURVES = ("social_welfare", "productivity", "equality", "agent_return", "planner_return", "saez_formula")
-"""The per-iteration statistics kept in ``histories.csv`` (a run without a planner has no planner return)."""
+"""The per-iteration statistics kept in ``histories.csv`` (a run without a planner has no planner return),
+with ERMAS's multipliers and regret estimates (``lambda_i``, ``regret_i``) per outer step."""
 
 
 def store(results: Path, data: Path, command: str) -> None:
@@ -47,12 +48,14 @@ def store(results: Path, data: Path, command: str) -> None:
         networks = {"agents": state["agents"]} | ({"planner": state["planner"]} if "planner" in state else {})
         networks = {k: {n: t.to(torch.float32) for n, t in v.items()} for k, v in networks.items()}
         atomic_save(networks, data / "networks" / f"{run['name']}.pt")
-        history = pd.DataFrame({k: v for k, v in state["history"].items() if k in CURVES})
+        kept = {k: v for k, v in state["history"].items() if k in CURVES or k.startswith(("lambda_", "regret_"))}
+        history = pd.DataFrame(kept)
         curves.append(history.assign(name=run["name"], iteration=np.arange(len(history))))
     table = pd.DataFrame([{k: v for k, v in r.items() if k != "settings"} for r in runs])
     _write_csv(table.sort_values("name"), data / "runs.csv")
+    curves = pd.concat(curves)
     _write_csv(
-        pd.concat(curves)[["name", "iteration", *[c for c in CURVES if c in pd.concat(curves)]]], data / "histories.csv"
+        curves[["name", "iteration", *[c for c in curves if c not in ("name", "iteration")]]], data / "histories.csv"
     )
     settings = {r["name"]: r["settings"] for r in runs}
     atomic_write_text(json.dumps(settings, indent=1) + "\n", data / "settings.json")

@@ -26,6 +26,7 @@ from dataclasses import dataclass, replace
 
 from ermas.economy import PAPER_LAYOUT, SMALL_LAYOUT, EconomyConfig
 from ermas.rl.ppo import PPOConfig
+from ermas.two_level.robust import RobustTraining
 from ermas.two_level.training import TwoLevelTraining
 
 PRESETS = ("laptop", "paper")
@@ -36,7 +37,7 @@ PRESETS = ("laptop", "paper")
 class Preset:
     """The economy's rules (with the planner; the phases swap the tax model), each phase's training, and
     the evaluation's: its agents' training and whether they start from trained agents (``fine_tune``) or
-    from scratch."""
+    from scratch; ``robust``, ERMAS's run from phase 2 (and the length of MARL's continuation)."""
 
     name: str
     economy: EconomyConfig
@@ -44,6 +45,7 @@ class Preset:
     phase2: TwoLevelTraining
     evaluation: TwoLevelTraining
     fine_tune: bool
+    robust: RobustTraining
 
     def free_market(self) -> EconomyConfig:
         """Phase 1's economy: no taxes."""
@@ -77,7 +79,11 @@ def preset(name: str, seed: int = 0) -> Preset:
             planner_entropy_iters=120,
             agent_shared_trunk=True,
         )
-        return Preset(name, economy, replace(phase2, iterations=80), phase2, replace(phase2, iterations=20), True)
+        # ERMAS: 40 outer steps of 5 deviation, 2 evaluation and 2 main episodes; a dual step of 1.0 per
+        # unit of regret (an agent's summed reward over an episode), so lambda can cross its range in 40 steps
+        robust = RobustTraining(outer_steps=40, epsilon=0.0, dual_lr=1.0)
+        evaluation = replace(phase2, iterations=20)
+        return Preset(name, economy, replace(phase2, iterations=80), phase2, evaluation, True, robust)
     if name == "paper":
         economy = EconomyConfig(
             layout=PAPER_LAYOUT, episode_length=1000, tax_model="planner", tax_period=100, tax_annealing=(-100.0, 0.001)
@@ -90,5 +96,7 @@ def preset(name: str, seed: int = 0) -> Preset:
             planner_ppo=PPOConfig(lr=1e-4, minibatch_size=3000),
             planner_entropy_iters=833,
         )
-        return Preset(name, economy, replace(phase2, iterations=417), phase2, replace(phase2, iterations=333), False)
+        robust = RobustTraining(outer_steps=833, epsilon=0.0, dual_lr=0.01)  # 50,000 episodes of 60 environments
+        evaluation = replace(phase2, iterations=333)
+        return Preset(name, economy, replace(phase2, iterations=417), phase2, evaluation, False, robust)
     raise ValueError(f"preset must be one of {PRESETS}; got {name!r}")
