@@ -9,7 +9,7 @@ preset's free-market economy (phase 1) on the paper's 25x25 map (the only map th
 laptop's own 11x11 map is measured for ours too), one torch thread. Prints the rates, the ratio on the same
 map, and where our time goes (playing the episodes against the PPO update).
 
-    .venv/bin/python benchmarks/two_level_speed.py [--envs 64] [--package-envs 4] [--iterations 2]
+    .venv/bin/python benchmarks/two_level_speed.py [--envs 128] [--package-envs 4] [--iterations 2]
 """
 
 from __future__ import annotations
@@ -25,9 +25,9 @@ from ermas.allocator import keep_freed_memory
 from ermas.economy import PAPER_LAYOUT, SMALL_LAYOUT, Economy, EconomyConfig
 from ermas.rl.ppo import ppo_update
 from ermas.testing.economy_reference import make_reference_env, package_agent_flat
-from ermas.two_level.networks import AgentNetwork, agent_inputs
+from ermas.two_level.networks import agent_inputs
 from ermas.two_level.presets import preset
-from ermas.two_level.training import Trajectory, TwoLevelTraining, play_episode
+from ermas.two_level.training import Trajectory, build_networks, play_episode
 
 
 def free_market(layout: str) -> EconomyConfig:
@@ -36,10 +36,9 @@ def free_market(layout: str) -> EconomyConfig:
 
 def ours(config: EconomyConfig, envs: int, iterations: int) -> tuple[float, float]:
     """(environment steps per second with learning, share of the time in the PPO update)."""
-    p = preset("laptop")
-    training = TwoLevelTraining(iterations=iterations, n_envs=envs, agent_ppo=p.phase1.agent_ppo)
+    training = replace(preset("laptop").phase1, iterations=iterations, n_envs=envs)
     env = Economy(envs, config, seed=0)
-    network = AgentNetwork(view_side=2 * env.config.observation_range + 1)
+    network, _ = build_networks(config, training)
     optimizer = torch.optim.Adam(network.parameters(), lr=training.agent_ppo.lr)
     generator = torch.Generator().manual_seed(0)
     playing = updating = 0.0
@@ -58,7 +57,7 @@ def package(config: EconomyConfig, envs: int, iterations: int) -> float:
     p = preset("laptop")
     np.random.seed(0)  # noqa: NPY002 -- the package draws from the legacy global generator
     worlds = [make_reference_env(config) for _ in range(envs)]
-    network = AgentNetwork(view_side=2 * config.observation_range + 1)
+    network, _ = build_networks(config, p.phase1)
     optimizer = torch.optim.Adam(network.parameters(), lr=p.phase1.agent_ppo.lr)
     generator = torch.Generator().manual_seed(0)
     elapsed = 0.0
@@ -83,14 +82,16 @@ def package(config: EconomyConfig, envs: int, iterations: int) -> float:
                 observations[k], reward, _, _ = world.step({str(i): int(actions[k, i]) for i in range(4)})
                 rewards.append([reward[str(i)] for i in range(4)])
             steps.reward(torch.tensor(rewards))
-        ppo_update(network, optimizer, steps.batch(p.phase1.agent_ppo), p.phase1.agent_ppo, 0.025, generator)
+        ppo_update(
+            network, optimizer, steps.batch(p.phase1.agent_ppo), p.phase1.agent_ppo, p.phase1.agent_entropy, generator
+        )
         elapsed += time.perf_counter() - start
     return iterations * envs * config.episode_length / elapsed
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--envs", type=int, default=64)
+    parser.add_argument("--envs", type=int, default=128)
     parser.add_argument("--package-envs", type=int, default=4)
     parser.add_argument("--iterations", type=int, default=2)
     args = parser.parse_args()
