@@ -7,7 +7,7 @@ Ours plays ``--envs`` environments as one batch; the package steps its environme
 the AI Economist's workers do), its observations converted to the same network inputs. The laptop
 preset's free-market economy (phase 1) on the paper's 25x25 map (the only map the package ships; the
 laptop's own 11x11 map is measured for ours too), one torch thread. Prints the rates, the ratio on the same
-map, and where our time goes (playing the episodes against the PPO update).
+map, and where our time goes (the economy alone, measured apart with random actions; acting; the update).
 
     .venv/bin/python benchmarks/two_level_speed.py [--envs 128] [--package-envs 4] [--iterations 2]
 """
@@ -22,7 +22,7 @@ import numpy as np
 import torch
 
 from ermas.allocator import keep_freed_memory
-from ermas.economy import PAPER_LAYOUT, SMALL_LAYOUT, Economy, EconomyConfig
+from ermas.economy import PAPER_LAYOUT, SMALL_LAYOUT, Economy, EconomyConfig, observe
 from ermas.rl.ppo import ppo_update
 from ermas.testing.economy_reference import make_reference_env, package_agent_flat
 from ermas.two_level.networks import agent_inputs
@@ -32,6 +32,18 @@ from ermas.two_level.training import Trajectory, build_networks, play_episode
 
 def free_market(layout: str) -> EconomyConfig:
     return replace(preset("laptop").free_market(), layout=layout)
+
+
+def simulator_only(config: EconomyConfig, envs: int, steps: int) -> float:
+    """Seconds per environment step of the economy alone: the step and the observations, with uniformly
+    random allowed actions (no network)."""
+    env = Economy(envs, config, seed=0)
+    generator = torch.Generator().manual_seed(0)
+    start = time.perf_counter()
+    for _ in range(steps):
+        mask = observe(env).agent_mask.flatten(0, 1).double()
+        env.step(torch.multinomial(mask, 1, generator=generator).view(envs, -1))
+    return (time.perf_counter() - start) / (steps * envs)
 
 
 def ours(config: EconomyConfig, envs: int, iterations: int) -> tuple[float, float]:
@@ -101,9 +113,16 @@ def main() -> None:
     theirs = package(paper_map, args.package_envs, 1)
     mine, update_share = ours(paper_map, args.envs, args.iterations)
     small, small_update_share = ours(free_market(SMALL_LAYOUT), args.envs, args.iterations)
+    simulator = simulator_only(paper_map, args.envs, 100)
     print(f"25x25 map, ai-economist package, {args.package_envs} environments one by one: {theirs:,.0f} steps/s")
     print(f"25x25 map, this package, {args.envs} environments in one batch: {mine:,.0f} steps/s")
-    print(f"  ratio: {mine / theirs:.1f}x; {update_share:.0%} of our time in the PPO update")
+    print(f"  ratio: {mine / theirs:.1f}x")
+    simulator_share = simulator * mine
+    acting_share = 1 - update_share - simulator_share
+    print(
+        f"  where our time goes: {simulator_share:.0%} the economy (step and observations), "
+        f"{acting_share:.0%} acting (network forward, sampling, batch assembly), {update_share:.0%} the PPO update"
+    )
     print(f"11x11 map (the laptop preset), this package: {small:,.0f} steps/s, {small_update_share:.0%} in the update")
 
 
