@@ -58,13 +58,25 @@ def agent_inputs(view: torch.Tensor, flat: torch.Tensor) -> dict[str, torch.Tens
     split = N_SPATIAL_CHANNELS - N_IDENTITY_CHANNELS
     n, _, height, width = view.shape
     pixels = view.permute(0, 2, 3, 1)  # (N, w, w, 9): free where the economy's views are channels-last already
-    channels = split + N_IDENTITY_CHANNELS * (N_IDENTITIES - 1)
-    spatial = torch.empty(n, height, width, channels, dtype=torch.uint8, device=view.device)
+    spatial = torch.empty(n, height, width, split + _IDENTITY_ONE_HOT.shape[1], dtype=torch.uint8, device=view.device)
     spatial[..., :split] = pixels[..., :split]
-    named = torch.arange(1, N_IDENTITIES, dtype=view.dtype, device=view.device)
-    one_hot = spatial[..., split:].view(torch.bool).view(n, height, width, N_IDENTITY_CHANNELS, N_IDENTITIES - 1)
-    torch.eq(pixels[..., split:, None], named, out=one_hot)
+    # both identity channels at once: one row of the table per (house owner, agent) pair
+    pair = pixels[..., split].long() * N_IDENTITIES + pixels[..., split + 1].long()
+    spatial[..., split:] = _IDENTITY_ONE_HOT.to(view.device)[pair]
     return {"spatial": spatial, "flat": flat.to(torch.float32)}
+
+
+def _identity_one_hot() -> torch.Tensor:
+    """``(6 * 6, 10)`` uint8: for the pair (house owner ``h``, agent ``a``) at row ``6 h + a``, ``h`` one-hot in
+    the first five columns and ``a`` in the last five (identity 0, nobody, sets none)."""
+    table = torch.zeros(N_IDENTITIES, N_IDENTITIES, 2 * (N_IDENTITIES - 1), dtype=torch.uint8)
+    for k in range(1, N_IDENTITIES):
+        table[k, :, k - 1] = 1
+        table[:, k, N_IDENTITIES - 1 + k - 1] = 1
+    return table.flatten(0, 1)
+
+
+_IDENTITY_ONE_HOT = _identity_one_hot()
 
 
 class _AgentTower(nn.Module):
