@@ -1,0 +1,112 @@
+"""End-to-end training throughput of the Figure 6 agents, this package's economy against the ai-economist
+package with the same networks and the same PPO (used by ``benchmarks/two_level_speed.py`` and the book's
+two-level chapter).
+
+A unit of work is one environment step with learning included: the agents' network acting for the four
+agents, the step, the observations, and the step's share of the PPO update that follows each episode.
+Ours plays its environments as one batch; the package steps its environments one at a time (as the AI
+Economist's workers do), its observations converted to the same network inputs. The laptop preset's
+networks and PPO settings, on its free-market economy (phase 1) on the given map.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, replace
+
+import numpy as np
+import torch
+
+from ermas.economy import Economy, EconomyConfig, observe
+from ermas.rl.ppo import ppo_update
+from ermas.testing.economy_reference import make_reference_env, package_agent_flat
+from ermas.two_level.networks import agent_inputs
+from ermas.two_level.presets import preset
+from ermas.two_level.training import Trajectory, build_networks, play_episode
+
+
+@dataclass(frozen=True)
+class Throughput:
+    """Environment steps per second with learning, and the shares of the time: the PPO update, and the
+    economy alone (step and observations, measured apart with random actions); acting is the rest."""
+
+    steps_per_second: float
+    update_share: float
+    simulator_share: float
+
+    @property
+    def acting_share(self) -> float:
+        return 1.0 - self.update_share - self.simulator_share
+
+
+def free_market(layout: str) -> EconomyConfig:
+    """The laptop preset's phase-1 economy on ``layout``."""
+    return replace(preset("laptop").free_market(), layout=layout)
+
+
+def simulator_only(config: EconomyConfig, envs: int, steps: int) -> float:
+    """Seconds per environment step of the economy alone: the step and the observations, with uniformly
+    random allowed actions (no network)."""
+    env = Economy(envs, config, seed=0)
+    generator = torch.Generator().manual_seed(0)
+    start = time.perf_counter()
+    for _ in range(steps):
+        mask = observe(env).agent_mask.flatten(0, 1).double()
+        env.step(torch.multinomial(mask, 1, generator=generator).view(envs, -1))
+    return (time.perf_counter() - start) / (steps * envs)
+
+
+def ours(config: EconomyConfig, envs: int, iterations: int) -> Throughput:
+    """This package's throughput on ``envs`` environments in one batch over ``iterations`` episodes."""
+    training = replace(preset("laptop").phase1, iterations=iterations, n_envs=envs)
+    env = Economy(envs, config, seed=0)
+    network, _ = build_networks(config, training)
+    optimizer = torch.optim.Adam(network.parameters(), lr=training.agent_ppo.lr)
+    generator = torch.Generator().manual_seed(0)
+    playing = updating = 0.0
+    for _ in range(iterations):
+        start = time.perf_counter()
+        batch = play_episode(env, network, None, generator, training).agents
+        middle = time.perf_counter()
+        ppo_update(network, optimizer, batch, training.agent_ppo, training.agent_entropy, generator)
+        playing, updating = playing + middle - start, updating + time.perf_counter() - middle
+    rate = iterations * envs * env.config.episode_length / (playing + updating)
+    simulator = simulator_only(config, envs, min(100, config.episode_length))
+    return Throughput(rate, updating / (playing + updating), simulator * rate)
+
+
+def package(config: EconomyConfig, envs: int, iterations: int) -> float:
+    """Environment steps per second with learning, the package's environments stepped one by one."""
+    p = preset("laptop")
+    np.random.seed(0)  # noqa: NPY002 -- the package draws from the legacy global generator
+    worlds = [make_reference_env(config) for _ in range(envs)]
+    network, _ = build_networks(config, p.phase1)
+    optimizer = torch.optim.Adam(network.parameters(), lr=p.phase1.agent_ppo.lr)
+    generator = torch.Generator().manual_seed(0)
+    elapsed = 0.0
+    for _ in range(iterations):
+        start = time.perf_counter()
+        observations = [world.reset() for world in worlds]
+        steps = Trajectory()
+        for _ in range(config.episode_length):
+            view = np.stack(
+                [
+                    np.concatenate([o[str(i)]["world-map"], o[str(i)]["world-idx_map"]])
+                    for o in observations
+                    for i in range(4)
+                ]
+            )
+            flat = np.stack([package_agent_flat(o, i) for o in observations for i in range(4)])
+            mask = np.stack([o[str(i)]["action_mask"] for o in observations for i in range(4)])
+            inputs = agent_inputs(torch.from_numpy(view.astype(np.uint8)), torch.from_numpy(flat.astype(np.float32)))
+            actions = steps.act(network, inputs, torch.from_numpy(mask > 0)[:, None], generator).view(envs, 4)
+            rewards = []
+            for k, world in enumerate(worlds):
+                observations[k], reward, _, _ = world.step({str(i): int(actions[k, i]) for i in range(4)})
+                rewards.append([reward[str(i)] for i in range(4)])
+            steps.reward(torch.tensor(rewards))
+        ppo_update(
+            network, optimizer, steps.batch(p.phase1.agent_ppo), p.phase1.agent_ppo, p.phase1.agent_entropy, generator
+        )
+        elapsed += time.perf_counter() - start
+    return iterations * envs * config.episode_length / elapsed
