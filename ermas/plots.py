@@ -129,6 +129,14 @@ def fig4_panels(runs: pd.DataFrame, curves: pd.DataFrame, threshold: float) -> F
     return fig
 
 
+def _curves_by_method(ax: plt.Axes, table: pd.DataFrame, x: str, error: str, styles: dict) -> None:
+    """One line per method of ``table``: its ``mean`` against column ``x`` with ``error`` bars, styled by
+    ``styles[method] = (colour, format)``."""
+    for method, group in table.groupby("method", sort=False):
+        color, style = styles.get(method, ("black", "o-"))
+        ax.errorbar(group[x], group["mean"], yerr=group[error], fmt=style, color=color, label=method, capsize=3)
+
+
 def fig5_panel(curves: pd.DataFrame, train_q: float = 0.0) -> Figure:
     """Figure 5: the frozen planner's objective against the test Q, mean and standard error per method."""
     fig, ax = plt.subplots(figsize=(7.5, 4.5), constrained_layout=True)
@@ -139,9 +147,7 @@ def fig5_panel(curves: pd.DataFrame, train_q: float = 0.0) -> Figure:
         "DR": ("C7", "v--"),
         "RR": ("C5", "d--"),
     }
-    for method, group in curves.groupby("method", sort=False):
-        color, style = styles.get(method, ("black", "o-"))
-        ax.errorbar(group.q, group["mean"], yerr=group.stderr, fmt=style, color=color, label=method, capsize=3)
+    _curves_by_method(ax, curves, "q", "stderr", styles)
     ax.axvline(train_q, color="grey", ls="--", lw=0.8, label="training Q")
     ax.set_xlabel("test Q (agents receive $r_i - Q\\,\\tilde r$)")
     ax.set_ylabel("planner's reward per step (frozen planner)")
@@ -160,9 +166,7 @@ def fig6_welfare_panel(summary: pd.DataFrame, training_eta: float = 0.23) -> Fig
         "Saez": ("C1", "v-"),
         "Random planner": ("C7", "x"),
     }
-    for method, group in summary.groupby("method", sort=False):
-        color, style = styles.get(method, ("black", "o-"))
-        ax.errorbar(group.eta, group["mean"], yerr=group.se, fmt=style, color=color, label=method, capsize=3)
+    _curves_by_method(ax, summary, "eta", "se", styles)
     ax.axvline(training_eta, color="grey", ls="--", lw=0.8, label="training eta")
     ax.set_xlabel("test eta (the agents' risk aversion)")
     ax.set_ylabel("social welfare (equality x productivity)")
