@@ -2,7 +2,8 @@
 the part-1 claims and sanity checks read from them.
 
 ``store`` copies what a reader needs out of a pipeline's folder (``results/fig6/PRESET``) into
-``data/fig6/PRESET``: the trained networks in float32 without their optimisers, one row per run
+``data/fig6/PRESET``: the trained networks in float32 without their optimisers (an evaluation keeps its
+agents only: its frozen planner is the one it was evaluating), one row per run
 (``runs.csv``), every run's per-iteration curves (``histories.csv``), the settings each run was computed
 from (``settings.json``), and a manifest (SHA-256 of every file, the commands, versions, steps and wall
 time of each run)::
@@ -45,7 +46,9 @@ def store(results: Path, data: Path, command: str) -> None:
     curves = []
     for run in runs:
         state = torch.load(results / f"{run['name']}.pt", weights_only=True)["state"]
-        networks = {"agents": state["agents"]} | ({"planner": state["planner"]} if "planner" in state else {})
+        # an evaluation's planner is frozen: it is its source run's (phase 2, ERMAS, ...) or the uniform one
+        learned_planner = "planner" in state and run["kind"] != "evaluate"
+        networks = {"agents": state["agents"]} | ({"planner": state["planner"]} if learned_planner else {})
         networks = {k: {n: t.to(torch.float32) for n, t in v.items()} for k, v in networks.items()}
         atomic_save(networks, data / "networks" / f"{run['name']}.pt")
         kept = {k: v for k, v in state["history"].items() if k in CURVES or k.startswith(("lambda_", "regret_"))}
@@ -94,7 +97,7 @@ class StoredResults:
         return rows[["seed", "method", "eta", "welfare", "converged", "scored"]].reset_index(drop=True)
 
     def networks(self, name: str) -> dict[str, dict[str, torch.Tensor]]:
-        """The stored networks of run ``name`` (``agents``, and ``planner`` where it has one)."""
+        """The stored networks of run ``name``: ``agents``, and ``planner`` for a run that trained one."""
         return torch.load(self.folder / "networks" / f"{name}.pt", weights_only=True)
 
 
