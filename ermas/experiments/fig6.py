@@ -58,7 +58,7 @@ SCALES = ("full", "tiny")
 class Run:
     """One Ray task: a training phase or one evaluation. ``name`` is its files' stem in the output folder."""
 
-    kind: str  # "phase1", "phase2", "ermas", "marl_continued" or "evaluate"
+    kind: str  # "phase1", "phase2", "saez_warmup", "ermas", "marl_continued" or "evaluate"
     seed: int
     method: str = ""
     eta: float = 0.0
@@ -76,6 +76,7 @@ def plan(seeds: list[int], etas: tuple[float, ...] = TEST_ETAS, parts: tuple[int
     for seed in seeds:
         runs += [Run("phase1", seed), Run("phase2", seed)]
         if 1 in parts:
+            runs.append(Run("saez_warmup", seed))
             runs += [Run("evaluate", seed, method, eta) for method in METHODS for eta in etas]
             runs.append(Run("evaluate", seed, RANDOM, TRAINING_ETA))
         if 2 in parts:
@@ -103,46 +104,65 @@ def sized(name: str, seed: int, scale: str) -> Preset:
 
 def needs(run: Run, fine_tune: bool) -> list[Run]:
     """The runs whose checkpoints ``run`` starts from."""
-    if run.kind == "phase2":
+    if run.kind in ("phase2", "saez_warmup"):
         return [Run("phase1", run.seed)]
     if run.kind in ("ermas", "marl_continued"):
         return [Run("phase2", run.seed)]
     if run.kind == "evaluate" and run.method in TRAINED:
         return [Run(TRAINED[run.method], run.seed)]  # its planner, and with fine-tuning its agents
+    if run.kind == "evaluate" and run.method == "Saez":  # Saez's model starts from a full buffer
+        return [Run("phase1", run.seed), Run("saez_warmup", run.seed)] if fine_tune else [Run("saez_warmup", run.seed)]
     if run.kind == "evaluate" and fine_tune:
         return [Run("phase1", run.seed)]  # under a fixed or random scheme agents start from the free market's
     return []
 
 
-def run_inputs(run: Run, p: Preset, out: Path) -> tuple[EconomyConfig, TwoLevelTraining, Path | None, Path | None]:
-    """The economy, the training, and the checkpoints of its starting agents and planner (or ``None``)."""
+@dataclass(frozen=True)
+class RunInputs:
+    """What a run is computed from: the economy, the training, and the checkpoints its agents, planner and
+    Saez memory start from (``None``: fresh)."""
+
+    economy: EconomyConfig
+    training: TwoLevelTraining
+    agents_from: Path | None = None
+    planner_from: Path | None = None
+    memory_from: Path | None = None
+
+
+def run_inputs(run: Run, p: Preset, out: Path) -> RunInputs:
+    """The inputs of ``run`` under preset ``p``, its checkpoints in ``out``."""
     checkpoint = {r.kind: out / f"{r.name}.pt" for r in needs(run, p.fine_tune)}
     if run.kind == "phase1":
-        return p.free_market(), p.phase1, None, None
+        return RunInputs(p.free_market(), p.phase1)
     if run.kind == "phase2":
-        return p.economy, p.phase2, checkpoint["phase1"], None
+        return RunInputs(p.economy, p.phase2, checkpoint["phase1"])
+    if run.kind == "saez_warmup":  # the phase-1 agents (frozen) fill the Saez buffer at the training eta
+        return RunInputs(p.fixed_scheme("saez"), p.evaluation, checkpoint["phase1"])
     if run.kind in ("ermas", "marl_continued"):  # agents and planner from phase 2
-        return p.economy, p.phase2, checkpoint["phase2"], checkpoint["phase2"]
+        return RunInputs(p.economy, p.phase2, checkpoint["phase2"], checkpoint["phase2"])
     if run.method in TRAINED:
         trained = checkpoint[TRAINED[run.method]]
-        return p.economy, p.evaluation, trained if p.fine_tune else None, trained
+        return RunInputs(p.economy, p.evaluation, trained if p.fine_tune else None, trained)
     if run.method == RANDOM:
-        return p.economy, p.evaluation, checkpoint.get("phase1"), out / f"seed{run.seed}_uniform_planner.pt"
+        planner = out / f"seed{run.seed}_uniform_planner.pt"
+        return RunInputs(p.economy, p.evaluation, checkpoint.get("phase1"), planner)
     economy = p.fixed_scheme(run.method.lower().replace(" ", "_"))
-    return economy, p.evaluation, checkpoint.get("phase1"), None
+    return RunInputs(economy, p.evaluation, checkpoint.get("phase1"), None, checkpoint.get("saez_warmup"))
 
 
 def run_settings(run: Run, preset_name: str, scale: str, out: Path) -> dict:
     """What a run's result was computed from: stored in the result and compared on a rerun."""
-    economy, training, agents_from, planner_from = run_inputs(run, sized(preset_name, run.seed, scale), out)
+    inputs = run_inputs(run, sized(preset_name, run.seed, scale), out)
     settings = {
         "preset": preset_name,
         "scale": scale,
-        "economy": dataclasses.asdict(economy),
-        "training": dataclasses.asdict(training),
-        "agents_from": None if agents_from is None else agents_from.name,
-        "planner_from": None if planner_from is None else planner_from.name,
+        "economy": dataclasses.asdict(inputs.economy),
+        "training": dataclasses.asdict(inputs.training),
+        "agents_from": None if inputs.agents_from is None else inputs.agents_from.name,
+        "planner_from": None if inputs.planner_from is None else inputs.planner_from.name,
     }
+    if inputs.memory_from is not None:
+        settings["memory_from"] = inputs.memory_from.name
     if run.kind in ("ermas", "marl_continued"):
         settings["robust"] = dataclasses.asdict(sized(preset_name, run.seed, scale).robust)
     return json.loads(json.dumps(settings))  # as read back from a result (tuples become lists)
@@ -153,7 +173,7 @@ def execute(run: Run, preset_name: str, scale: str, out: Path, device: str = "cp
     result is returned as it is, unless it was computed from other settings: then an error."""
     import torch
 
-    from ermas.two_level.evaluation import evaluate, uniform_planner
+    from ermas.two_level.evaluation import evaluate, uniform_planner, warm_saez_memory
     from ermas.two_level.robust import continue_marl, train_robust
     from ermas.two_level.training import train
 
@@ -171,7 +191,13 @@ def execute(run: Run, preset_name: str, scale: str, out: Path, device: str = "cp
             )
         return result
     p = sized(preset_name, run.seed, scale)
-    economy, training, agents_from, planner_from = run_inputs(run, p, out)
+    inputs = run_inputs(run, p, out)
+    economy, training, agents_from, planner_from = (
+        inputs.economy,
+        inputs.training,
+        inputs.agents_from,
+        inputs.planner_from,
+    )
     checkpoint = out / f"{run.name}.pt"
     start = time.perf_counter()
     if run.method == RANDOM and not planner_from.exists():
@@ -186,9 +212,13 @@ def execute(run: Run, preset_name: str, scale: str, out: Path, device: str = "cp
             checkpoint=checkpoint,
             progress=False,
             device=device,
+            memory_from=inputs.memory_from,
         )
         outcome = dataclasses.asdict(scored)
         iterations = episodes = training.iterations
+    elif run.kind == "saez_warmup":
+        iterations = episodes = warm_saez_memory(economy, training, agents_from, checkpoint)
+        outcome = {}
     elif run.kind in ("ermas", "marl_continued"):
         robust_run = train_robust if run.kind == "ermas" else continue_marl
         state = robust_run(economy, training, p.robust, agents_from, checkpoint, progress=False, device=device)

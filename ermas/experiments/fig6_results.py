@@ -46,6 +46,8 @@ def store(results: Path, data: Path, command: str) -> None:
     curves = []
     for run in runs:
         state = torch.load(results / f"{run['name']}.pt", weights_only=True)["state"]
+        if "agents" not in state:  # the Saez warm-up keeps the economy's memory only
+            continue
         # an evaluation's planner is frozen: it is its source run's (phase 2, ERMAS, ...) or the uniform one
         learned_planner = "planner" in state and run["kind"] != "evaluate"
         networks = {"agents": state["agents"]} | ({"planner": state["planner"]} if learned_planner else {})
@@ -131,8 +133,9 @@ def planner_checks(stored: StoredResults, eta: float = 0.23, n_envs: int = 16) -
         saved = stored.settings[run.name]
         if saved != run_settings(run, saved["preset"], saved["scale"], stored.folder):
             raise ValueError(f"{run.name} in {stored.folder} was trained with settings other than this code's preset")
-        economy, training, _, _ = run_inputs(run, sized(saved["preset"], run.seed, saved["scale"]), stored.folder)
-        found.append(planner_diagnostics(economy, training, stored.networks(run.name), eta, n_envs, seed=int(seed)))
+        inputs = run_inputs(run, sized(saved["preset"], run.seed, saved["scale"]), stored.folder)
+        networks = stored.networks(run.name)
+        found.append(planner_diagnostics(inputs.economy, inputs.training, networks, eta, n_envs, seed=int(seed)))
     return found
 
 

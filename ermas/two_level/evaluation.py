@@ -18,8 +18,9 @@ import numpy as np
 import torch
 
 from ermas.economy import Economy, EconomyConfig
+from ermas.io import atomic_save
 from ermas.rl.ppo import masked_categorical
-from ermas.two_level.training import TwoLevelTraining, build_networks, play_episode, train
+from ermas.two_level.training import TwoLevelTraining, build_networks, play_episode, saved_state, train
 
 TEST_ETAS = (0.11, 0.19, 0.23, 0.27, 0.35)  # the paper's Figure 6
 
@@ -68,16 +69,19 @@ def evaluate(
     checkpoint: str | os.PathLike | None = None,
     progress: bool = True,
     device: str | torch.device = "cpu",
+    memory_from: str | os.PathLike | None = None,
 ) -> EvaluationResult:
     """Train new agents at ``eta`` under ``economy``'s taxes (a frozen planner from ``planner_from`` when its
-    tax model is ``"planner"``) and score the welfare they reach."""
+    tax model is ``"planner"``) and score the welfare they reach. ``memory_from``: a checkpoint whose Saez
+    model starts the run (:func:`warm_saez_memory`), so that Saez sets its rates by its formula from the
+    first episode."""
     if not 0 < eta <= 1:
         raise ValueError(f"eta must lie in (0, 1]; got {eta!r}")
     if economy.tax_model == "planner" and planner_from is None:
         raise ValueError("evaluating a learned planner needs planner_from, the checkpoint of its training")
     frozen = replace(economy, tax_annealing=None)
     run = replace(training, eta=eta, planner_learns=False)
-    state = train(frozen, run, checkpoint, agents_from, planner_from, progress, device)
+    state = train(frozen, run, checkpoint, agents_from, planner_from, progress, device, memory_from)
     return score(state.history, saez=economy.tax_model == "saez")
 
 
@@ -141,3 +145,26 @@ def uniform_planner(training: TwoLevelTraining) -> dict[str, torch.Tensor]:
     with torch.no_grad():
         planner.logits.weight.zero_(), planner.logits.bias.zero_()
     return planner.state_dict()
+
+
+def warm_saez_memory(
+    economy: EconomyConfig, training: TwoLevelTraining, agents_from: str | os.PathLike, checkpoint: str | os.PathLike
+) -> int:
+    """Fill the Saez model's buffer of every environment: play the agents of ``agents_from`` (frozen) under
+    ``economy`` (tax model ``"saez"``) until each buffer holds its 500 (income, rate) pairs, then write the
+    economy's memory to ``checkpoint`` for :func:`evaluate`'s ``memory_from``. Returns the episodes played.
+
+    Without it a short evaluation never reaches the formula (its random rates are not Saez's policy): with
+    4 agents and 4 tax periods per episode a buffer fills in 32 episodes."""
+    if economy.tax_model != "saez":
+        raise ValueError(f"warming the Saez memory needs tax_model='saez'; got {economy.tax_model!r}")
+    env = Economy(training.n_envs, economy, eta=training.eta, seed=training.seed)
+    agents, _ = build_networks(economy, training)
+    agents.load_state_dict(saved_state(agents_from)["agents"])
+    generator = torch.Generator().manual_seed(training.seed + 3)
+    episodes = 0
+    while not bool(env.saez.full.all()):
+        play_episode(env, agents, None, generator, training)
+        episodes += 1
+    atomic_save({"state": {"economy": env.memory()}, "episodes": episodes}, checkpoint)
+    return episodes

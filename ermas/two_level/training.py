@@ -269,6 +269,7 @@ def train(
     planner_from: str | os.PathLike | None = None,
     progress: bool = True,
     device: str | torch.device = "cpu",
+    memory_from: str | os.PathLike | None = None,
 ) -> TrainingState:
     """Train for ``training.iterations`` episodes per environment under ``economy``'s rules, on ``device``
     (the economy, the networks and the random generator; a checkpoint resumes on the device it was
@@ -276,7 +277,8 @@ def train(
 
     ``agents_from``: a finished run's checkpoint whose agents start this run (phase 2 from phase 1);
     ``planner_from``: one whose planner starts it (with ``planner_learns=False``, the frozen planner of an
-    evaluation).
+    evaluation); ``memory_from``: one whose Saez model (its buffer of incomes and its estimates) starts it
+    (see :func:`ermas.two_level.evaluation.warm_saez_memory`).
     With ``checkpoint`` set, the state is written there atomically after every iteration and on Ctrl-C,
     and a later call with the same arguments resumes from it (the same bits as a run without
     interruption), or extends it when it asks for more iterations. ``history`` holds per iteration:
@@ -300,6 +302,11 @@ def train(
         if planner is None:
             raise ValueError("planner_from needs an economy whose tax_model is 'planner'")
         planner.load_state_dict(saved_state(planner_from)["planner"])
+    if memory_from is not None:
+        memory = env.memory()
+        memory["saez"] = saved_state(memory_from)["economy"]["saez"]
+        env.load_memory(memory)
+        start["memory_from"] = sha256(Path(memory_from))
     agent_optimizer = torch.optim.Adam(agents.parameters(), lr=training.agent_ppo.lr)
     planner_optimizer = None if planner is None else torch.optim.Adam(planner.parameters(), lr=training.planner_ppo.lr)
     generator = torch.Generator(device=env.device).manual_seed(training.seed + 1)
