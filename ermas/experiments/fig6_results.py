@@ -103,8 +103,9 @@ class StoredResults:
         return torch.load(self.folder / "networks" / f"{name}.pt", weights_only=True)
 
 
-def load(folder: Path) -> StoredResults:
+def load(folder: Path | str) -> StoredResults:
     """The stored results in ``folder``, after every file's SHA-256 matched the manifest's."""
+    folder = Path(folder)
     manifest_path = folder / "manifest.json"
     if not manifest_path.exists():
         raise FileNotFoundError(
