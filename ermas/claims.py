@@ -18,6 +18,11 @@ class Claim:
     passed: bool
     close: bool = False  # the measurement lies within one standard error (over seeds) of the check's threshold
 
+    def __post_init__(self) -> None:
+        # numpy's booleans (from comparing numpy numbers) would not serialise into a notebook's metadata
+        object.__setattr__(self, "passed", bool(self.passed))
+        object.__setattr__(self, "close", bool(self.close))
+
     @property
     def verdict(self) -> str:
         return "PASS" if self.passed else "FAIL"

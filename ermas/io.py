@@ -25,8 +25,14 @@ def _atomic_write(path: str | os.PathLike, write: Any) -> None:
 
 
 def atomic_save(obj: Any, path: str | os.PathLike) -> None:
-    """``torch.save`` to ``path`` atomically."""
-    _atomic_write(path, lambda tmp: torch.save(obj, tmp))
+    """``torch.save`` to ``path`` atomically; the same ``obj`` gives the same bytes (saved through a file
+    object, the archive's inner folder has a fixed name rather than the temporary file's)."""
+
+    def write(tmp: str) -> None:
+        with open(tmp, "wb") as file:
+            torch.save(obj, file)
+
+    _atomic_write(path, write)
 
 
 def atomic_write_text(text: str, path: str | os.PathLike) -> None:

@@ -155,21 +155,38 @@ def fig5_panel(curves: pd.DataFrame, train_q: float = 0.0) -> Figure:
     return fig
 
 
+FIG6_STYLES = {
+    "ERMAS": ("C3", "o-"),
+    "MARL": ("C0", "s-"),
+    "US Federal": ("C2", "^-"),
+    "Saez": ("C1", "v-"),
+    "Random planner": ("C7", "x"),
+    "MARL continued": ("C9", "s--"),
+}
+"""Figure 6's methods: (colour, marker and line) each."""
+
+
 def fig6_welfare_panel(summary: pd.DataFrame, training_eta: float = 0.23) -> Figure:
     """Figure 6's welfare panel: social welfare of the evaluation agents against the test eta, mean and
     standard error over seeds per method (a method evaluated at one eta only is a single point)."""
     fig, ax = plt.subplots(figsize=(7.5, 4.5), constrained_layout=True)
-    styles = {
-        "ERMAS": ("C3", "o-"),
-        "MARL": ("C0", "s-"),
-        "US Federal": ("C2", "^-"),
-        "Saez": ("C1", "v-"),
-        "Random planner": ("C7", "x"),
-    }
-    _curves_by_method(ax, summary, "eta", "se", styles)
+    _curves_by_method(ax, summary, "eta", "se", FIG6_STYLES)
     ax.axvline(training_eta, color="grey", ls="--", lw=0.8, label="training eta")
     ax.set_xlabel("test eta (the agents' risk aversion)")
     ax.set_ylabel("social welfare (equality x productivity)")
+    ax.legend(fontsize=8)
+    return fig
+
+
+def fig6_gain_panel(gains: pd.DataFrame, reference: str, training_eta: float = 0.23) -> Figure:
+    """Each method's social welfare relative to ``reference``'s (same seed), in percent, against the test eta,
+    mean and standard error over seeds."""
+    fig, ax = plt.subplots(figsize=(7.5, 4.0), constrained_layout=True)
+    _curves_by_method(ax, gains, "eta", "se", FIG6_STYLES)
+    ax.axhline(0, color="black", lw=0.8)
+    ax.axvline(training_eta, color="grey", ls="--", lw=0.8, label="training eta")
+    ax.set_xlabel("test eta (the agents' risk aversion)")
+    ax.set_ylabel(f"welfare relative to {reference} (%)")
     ax.legend(fontsize=8)
     return fig
 
@@ -183,4 +200,50 @@ def training_curves(histories: pd.DataFrame, names: dict[str, str], metric: str 
     ax.set_xlabel("iteration (one episode in every environment)")
     ax.set_ylabel(metric.replace("_", " "))
     ax.legend(fontsize=8, ncol=3)
+    return fig
+
+
+def robust_training_panels(
+    histories: pd.DataFrame, seeds: list[int], epsilon: float, lambda_max: float, main_iterations: int
+) -> Figure:
+    """ERMAS's training from phase 2, per outer step and seed: each agent's multiplier (its range [0,
+    ``lambda_max``] drawn, so a multiplier stuck at either end shows), each agent's sampled regret against
+    ``epsilon``, and the planner's reward against its control, MARL continued, by planner updates."""
+    fig, axes = plt.subplots(1, 3, figsize=(12, 3.6), constrained_layout=True)
+    for seed, style in zip(seeds, ("-", "--", ":", "-."), strict=False):
+        ermas = histories[histories.name == f"seed{seed}_ermas"]
+        marl = histories[histories.name == f"seed{seed}_marl_continued"]
+        for i in range(4):
+            color = f"C{i}"
+            label = f"agent {i}" if seed == seeds[0] else None
+            axes[0].plot(ermas.iteration, ermas[f"lambda_{i}"], style, color=color, lw=1, label=label)
+            axes[1].plot(ermas.iteration, ermas[f"regret_{i}"], style, color=color, lw=0.8, label=label)
+        updates = (ermas.iteration + 1) * main_iterations
+        axes[2].plot(updates, ermas.planner_return, style, color="C3", lw=1, label=f"ERMAS, seed {seed}")
+        axes[2].plot(
+            marl.iteration + 1, marl.planner_return, style, color="C9", lw=1, label=f"MARL continued, seed {seed}"
+        )
+    for bound in (0.0, lambda_max):
+        axes[0].axhline(bound, color="grey", lw=0.6)
+    axes[1].axhline(epsilon, color="black", ls="--", lw=0.8, label="epsilon")
+    titles = ("multiplier lambda_i", "sampled regret (episode return)", "planner's reward per episode")
+    for ax, title in zip(axes, titles, strict=True):
+        ax.set_title(title, fontsize=10)
+        ax.legend(fontsize=7)
+    axes[0].set_xlabel("outer step")
+    axes[1].set_xlabel("outer step")
+    axes[2].set_xlabel("planner updates")
+    return fig
+
+
+def live_beside_stored(histories: pd.DataFrame, live: pd.DataFrame) -> Figure:
+    """Each live retrain's welfare (markers) over its stored run's whole curve (line)."""
+    fig, ax = plt.subplots(figsize=(7.5, 3.5), constrained_layout=True)
+    for k, (name, curve) in enumerate(live.groupby("name", sort=False)):
+        stored = histories[histories.name == name]
+        ax.plot(stored.iteration, stored.social_welfare, color=f"C{k}", lw=1, label=f"{name} (stored)")
+        ax.plot(curve.iteration, curve.social_welfare, "o", color=f"C{k}", mfc="none", label=f"{name} (live)")
+    ax.set_xlabel("evaluation iteration")
+    ax.set_ylabel("social welfare")
+    ax.legend(fontsize=7)
     return fig

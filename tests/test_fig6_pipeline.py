@@ -8,11 +8,14 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
+import pandas as pd
 import pytest
 import torch
 
 from ermas.experiments.fig6 import METHODS, RANDOM, ROBUST_METHODS, main, plan, run_pipeline
-from ermas.experiments.fig6_results import load, part1_claims, planner_checks, store, summary
+from ermas.experiments.fig6_figure import live_claim, live_retrain, replay
+from ermas.experiments.fig6_results import gains_over, load, part1_claims, part2_claims, planner_checks, store, summary
 from ermas.manifest import check_files
 from ermas.two_level.evaluation import TEST_ETAS
 
@@ -94,6 +97,22 @@ def test_stored_results_load_only_when_their_hashes_check(tmp_path):
     # the planner's rewards add up to the change in welfare, whatever it learned
     assert next(c for c in claims if "summed rewards" in c.statement).passed
 
+    # part 2's claims read ERMAS's evaluations
+    robust = part2_claims(stored)
+    assert len(robust) == 4 and all("eta=" in c.measured for c in robust)
+
+    # the notebook's live checks: the stored policies replay, and a live rerun of an evaluation from its
+    # stored start gives the stored curve bit for bit (same machine, same seed)
+    one = stored.subset([1], [0.11, 0.35])
+    assert set(one.runs.seed) == {1} and set(one.evaluations().eta) == {0.11, 0.23, 0.35}
+    replayed = replay(one, n_envs=2, progress=False)
+    assert "Saez" not in set(replayed.method) and len(replayed) == 4 * 2 + 1
+    assert replayed.replayed.notna().all()
+    live = live_retrain(one, "ERMAS", [0.11, 0.35], 1, iterations=2, progress=False)
+    both = live.merge(one.histories, on=["name", "iteration"], suffixes=("_live", "_stored"))
+    assert len(both) == 4 and (both.social_welfare_live == both.social_welfare_stored).all()
+    assert live_claim(one, live).passed
+
     # a changed or missing file is an error naming it and both commands
     (data / "runs.csv").write_text((data / "runs.csv").read_text().replace("MARL", "ERMAS"))
     with pytest.raises(ValueError, match=r"runs\.csv has changed.*train-command, then store-command"):
@@ -137,3 +156,20 @@ def test_the_committed_laptop_results_are_complete_and_intact():
     part1 = evaluations[evaluations.method.isin([*METHODS, RANDOM])]
     assert len(part1) == 3 * (len(METHODS) * len(TEST_ETAS) + 1)
     assert evaluations.scored.gt(0).all() and evaluations.welfare.notna().all()
+
+
+def test_gains_over_a_reference_are_paired_by_seed():
+    rows = [
+        (0, "Saez", 0.1, 40.0),
+        (0, "ERMAS", 0.1, 44.0),
+        (1, "Saez", 0.1, 50.0),
+        (1, "ERMAS", 0.1, 45.0),
+        (0, "Saez", 0.3, 20.0),
+        (0, "ERMAS", 0.3, 30.0),
+    ]
+    evaluations = pd.DataFrame(rows, columns=["seed", "method", "eta", "welfare"])
+    gains = gains_over(evaluations, "Saez").set_index(["method", "eta"])
+    assert set(gains.index) == {("ERMAS", 0.1), ("ERMAS", 0.3)}  # the reference is left out
+    assert gains.loc[("ERMAS", 0.1), "mean"] == pytest.approx((10.0 - 10.0) / 2)  # +10% and -10%
+    assert gains.loc[("ERMAS", 0.1), "se"] == pytest.approx(np.std([10.0, -10.0], ddof=1) / np.sqrt(2))
+    assert gains.loc[("ERMAS", 0.3), "mean"] == pytest.approx(50.0) and np.isnan(gains.loc[("ERMAS", 0.3), "se"])

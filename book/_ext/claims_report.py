@@ -1,7 +1,6 @@
-"""Sphinx extension: the ``claims-report`` directive, one table of every claim the figure notebooks (and the
-book's pages that check claims on stored runs) checked.
+"""Sphinx extension: the ``claims-report`` directive, one table of every claim the figure notebooks checked.
 
-Each figure notebook or page displays its claims with ``ermas.claims.show_claims``, which stores them in the
+Each figure notebook displays its claims with ``ermas.claims.show_claims``, which stores them in the
 output's metadata. The notebooks run (or come from the execution cache) during Sphinx's read phase and
 are written to ``_build/jupyter_execute``; the directive leaves a placeholder that is filled at write
 time from those executed notebooks, so the table always shows the numbers of this build.
@@ -32,11 +31,10 @@ METADATA_KEY = "ermas_claims"
 
 
 def _executed_claims(app: Sphinx) -> list[dict]:
-    """Claims found in the output metadata of the executed figure notebooks, then of the book's executed
-    pages, each in file-name order."""
-    executed = Path(app.outdir).parent / "jupyter_execute"
+    """Claims found in the output metadata of the executed figure notebooks, in file-name order."""
+    folder = Path(app.outdir).parent / "jupyter_execute" / "notebooks"
     found = []
-    for path in [*sorted(executed.glob("notebooks/*.ipynb")), *sorted(executed.glob("book/*.ipynb"))]:
+    for path in sorted(folder.glob("*.ipynb")):
         for cell in json.loads(path.read_text())["cells"]:
             for output in cell.get("outputs", []):
                 found.extend(output.get("metadata", {}).get(METADATA_KEY, []))

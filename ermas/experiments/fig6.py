@@ -252,12 +252,13 @@ def run_pipeline(
     workers: int | None = None,
     device: str = "cpu",
     parts: tuple[int, ...] = (1, 2),
+    etas: tuple[float, ...] = TEST_ETAS,
 ) -> pd.DataFrame:
     """Run every run of :func:`plan` not yet finished in ``out``, on Ray; returns the evaluation table.
 
     ``workers``: processes at once on this machine (default: one per core); ignored with ``address``.
     ``device``: where each run computes (``"cuda"``: each run takes one GPU of the cluster). ``parts``: which
-    parts of :func:`plan` to run.
+    parts of :func:`plan` to run; ``etas``: the test etas of the evaluations.
     A run that fails is recorded (``failed.json``) while the others go on; the runs that needed it fail
     too; at the end a ``RuntimeError`` names them.
     """
@@ -269,6 +270,8 @@ def run_pipeline(
         raise ValueError(f"scale must be one of {SCALES}; got {scale!r}")
     if workers is not None and workers < 1:
         raise ValueError(f"workers must be a positive integer; got {workers!r}")
+    if not etas or not all(0 < eta <= 1 for eta in etas):
+        raise ValueError(f"etas must be test etas in (0, 1]; got {etas!r}")
     if address is None:
         present_device(device)  # an error naming the device where it is not on this machine
     if address is not None:
@@ -289,7 +292,7 @@ def run_pipeline(
     failed: dict[str, str] = {}
     try:
         refs: dict[str, ray.ObjectRef] = {}
-        for run in plan(seeds, parts=parts):
+        for run in plan(seeds, etas, parts):
             after = [refs[r.name] for r in needs(run, fine_tune)]
             refs[run.name] = task.remote(run, preset_name, scale, str(out), device, *after)
         names = {ref: name for name, ref in refs.items()}

@@ -19,7 +19,8 @@ from __future__ import annotations
 import io
 import json
 import math
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -27,9 +28,12 @@ import pandas as pd
 import torch
 
 from ermas.claims import Claim
+from ermas.experiments.fig6 import RANDOM, TRAINING_ETA, Run, RunInputs, run_inputs, run_settings, sized
 from ermas.io import atomic_save, atomic_write_text
 from ermas.manifest import check_files, file_hashes
 from ermas.two_level.evaluation import PlannerDiagnostics, planner_diagnostics
+
+BASELINES = ("MARL", "US Federal", "Saez")
 
 CURVES = ("social_welfare", "productivity", "equality", "agent_return", "planner_return", "saez_formula")
 """The per-iteration statistics kept in ``histories.csv`` (a run without a planner has no planner return),
@@ -102,6 +106,15 @@ class StoredResults:
         """The stored networks of run ``name``: ``agents``, and ``planner`` for a run that trained one."""
         return torch.load(self.folder / "networks" / f"{name}.pt", weights_only=True)
 
+    def subset(self, seeds: Sequence[int], etas: Sequence[float]) -> StoredResults:
+        """The runs of ``seeds`` only, and of their evaluations those at ``etas`` (and the random planner's,
+        at the training eta only); the curves of the runs kept."""
+        keep = self.runs.seed.isin(list(seeds))
+        evaluation = self.runs.kind == "evaluate"
+        at = np.isclose(self.runs.eta.to_numpy()[:, None], list(etas)).any(1) | (self.runs.method == RANDOM)
+        runs = self.runs[keep & (~evaluation | at)].reset_index(drop=True)
+        return replace(self, runs=runs, histories=self.histories[self.histories.name.isin(runs.name)])
+
 
 def load(folder: Path | str) -> StoredResults:
     """The stored results in ``folder``, after every file's SHA-256 matched the manifest's."""
@@ -123,19 +136,25 @@ def load(folder: Path | str) -> StoredResults:
     )
 
 
-def planner_checks(stored: StoredResults, eta: float = 0.23, n_envs: int = 16) -> list[PlannerDiagnostics]:
+def stored_inputs(stored: StoredResults, name: str) -> RunInputs:
+    """The inputs (economy, training, starting checkpoints' names) of the stored run ``name``, rebuilt from
+    this code's preset after checking that the run was computed with exactly these settings."""
+    saved = stored.settings[name]
+    row = stored.runs[stored.runs.name == name].iloc[0]
+    run = Run(row.kind, int(row.seed), "" if pd.isna(row.method) else row.method, float(row.eta))
+    if saved != run_settings(run, saved["preset"], saved["scale"], stored.folder):
+        raise ValueError(f"{name} in {stored.folder} was computed with settings other than this code's preset")
+    return run_inputs(run, sized(saved["preset"], run.seed, saved["scale"]), stored.folder)
+
+
+def planner_checks(stored: StoredResults, eta: float = TRAINING_ETA, n_envs: int = 16) -> list[PlannerDiagnostics]:
     """:func:`ermas.two_level.evaluation.planner_diagnostics` of every seed's learned planner (phase 2), with
     the settings it was trained with, which must be this code's preset."""
-    from ermas.experiments.fig6 import Run, run_inputs, run_settings, sized
-
     found = []
     for seed in sorted(stored.runs.seed[stored.runs.kind == "phase2"]):
-        run = Run("phase2", int(seed))
-        saved = stored.settings[run.name]
-        if saved != run_settings(run, saved["preset"], saved["scale"], stored.folder):
-            raise ValueError(f"{run.name} in {stored.folder} was trained with settings other than this code's preset")
-        inputs = run_inputs(run, sized(saved["preset"], run.seed, saved["scale"]), stored.folder)
-        networks = stored.networks(run.name)
+        name = f"seed{seed}_phase2"
+        inputs = stored_inputs(stored, name)
+        networks = stored.networks(name)
         found.append(planner_diagnostics(inputs.economy, inputs.training, networks, eta, n_envs, seed=int(seed)))
     return found
 
@@ -146,6 +165,16 @@ def summary(evaluations: pd.DataFrame) -> pd.DataFrame:
     table = grouped.agg(mean=("welfare", "mean"), seeds=("welfare", "size"), converged=("converged", "sum"))
     table["se"] = grouped.welfare.std(ddof=1) / np.sqrt(table.seeds)
     return table.reset_index()
+
+
+def gains_over(evaluations: pd.DataFrame, reference: str) -> pd.DataFrame:
+    """Each method's welfare relative to ``reference``'s at the same seed and eta, in percent: mean and
+    standard error over seeds per method and eta (the reference itself left out)."""
+    table = evaluations.pivot_table(index=["seed", "eta"], columns="method", values="welfare")
+    relative = table.drop(columns=reference).div(table[reference], axis=0).sub(1).mul(100)
+    long = relative.reset_index().melt(id_vars=["seed", "eta"], var_name="method", value_name="gain").dropna()
+    grouped = long.groupby(["method", "eta"]).gain
+    return pd.DataFrame({"mean": grouped.mean(), "se": grouped.std(ddof=1) / np.sqrt(grouped.size())}).reset_index()
 
 
 def paired_gap(evaluations: pd.DataFrame, better: str, worse: str, eta: float) -> tuple[float, float]:
@@ -164,7 +193,7 @@ def _beats(evaluations: pd.DataFrame, better: str, worse: str, eta: float) -> tu
 
 
 def part1_claims(
-    stored: StoredResults, diagnostics: list[PlannerDiagnostics], training_eta: float = 0.23
+    stored: StoredResults, diagnostics: list[PlannerDiagnostics], training_eta: float = TRAINING_ETA
 ) -> list[Claim]:
     """The paper's sentences about MARL and Saez (Section 5) and the sanity checks beside them, on the stored
     evaluations and on ``diagnostics`` of each seed's learned planner.
@@ -236,6 +265,70 @@ def part1_claims(
             + ", ".join(f"{d.welfare_change:.1f}" for d in diagnostics)
             + ")",
             max(gaps) < 1e-4,
+        )
+    )
+    return claims
+
+
+def best_baseline_gap(evaluations: pd.DataFrame, eta: float) -> tuple[str, float, float, float]:
+    """At ``eta``: the baseline with the highest mean welfare, ERMAS's mean paired gap over it with its
+    standard error, and that gap relative to the baseline's mean welfare."""
+    at = evaluations[np.isclose(evaluations.eta, eta) & evaluations.method.isin(BASELINES)]
+    best = at.groupby("method").welfare.mean().idxmax()
+    gap, se = paired_gap(evaluations, "ERMAS", best, eta)
+    return best, gap, se, gap / at[at.method == best].welfare.mean()
+
+
+def part2_claims(stored: StoredResults, training_eta: float = TRAINING_ETA) -> list[Claim]:
+    """The paper's sentences about ERMAS (Section 5, Figure 6) on the stored evaluations: ERMAS beats the
+    best baseline at every test eta, beats MARL at the training eta, by a largest relative gain the paper
+    puts at up to 15%; beside them, ERMAS against its fair control (MARL continued for the same budget).
+    Without stored ERMAS evaluations each claim fails and says so."""
+    ev = stored.evaluations()
+    if not (ev.method == "ERMAS").any():
+        missing = "no stored ERMAS evaluations (part 2 of the pipeline has not been run or stored)"
+        statements = (
+            "ERMAS beats the best baseline at every test eta",
+            "ERMAS beats MARL at the training eta 0.23",
+            "ERMAS's largest gain over the best baseline: up to 15%",
+            "ERMAS beats MARL continued for the same budget at the training eta (control)",
+        )
+        return [Claim("6", s, "needs ERMAS's evaluations", missing, False) for s in statements]
+    etas = sorted(ev.eta[ev.method == "ERMAS"].unique())
+    gaps = [(eta, *best_baseline_gap(ev, eta)) for eta in etas]
+    claims = [
+        Claim(
+            "6",
+            "ERMAS beats the best baseline at every test eta",
+            "at each test eta, mean paired gap ERMAS - (the baseline with the highest mean) > 0",
+            "; ".join(f"eta={eta:g}: ERMAS - {best} = {gap:+.2f} (SE {se:.2f})" for eta, best, gap, se, _ in gaps),
+            all(gap > 0 for _, _, gap, _, _ in gaps),
+            any(abs(gap) < se for _, _, gap, se, _ in gaps),
+        )
+    ]
+    beats, close, measured = _beats(ev, "ERMAS", "MARL", training_eta)
+    statement = "ERMAS beats MARL at the training eta 0.23"
+    claims.append(Claim("6", statement, "mean paired gap > 0", measured, beats, close))
+    eta, best, gap, se, relative = max(gaps, key=lambda g: g[4])
+    claims.append(
+        Claim(
+            "6",
+            "ERMAS's largest gain over the best baseline: up to 15%",
+            "the largest relative gain over the test etas is positive (the paper: up to 15%)",
+            f"largest at eta={eta:g}: {relative:+.1%} over {best} (gap {gap:+.2f}, SE {se:.2f})",
+            relative > 0,
+            abs(gap) < se,
+        )
+    )
+    beats, close, measured = _beats(ev, "ERMAS", "MARL continued", training_eta)
+    claims.append(
+        Claim(
+            "6 (control)",
+            "ERMAS beats MARL continued for the same budget at the training eta",
+            "mean paired gap > 0",
+            measured,
+            beats,
+            close,
         )
     )
     return claims

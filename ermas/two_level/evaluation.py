@@ -20,6 +20,7 @@ import torch
 from ermas.economy import Economy, EconomyConfig
 from ermas.io import atomic_save
 from ermas.rl.ppo import masked_categorical
+from ermas.two_level.networks import AgentNetwork, PlannerNetwork
 from ermas.two_level.training import TwoLevelTraining, build_networks, play_episode, saved_state, train
 
 TEST_ETAS = (0.11, 0.19, 0.23, 0.27, 0.35)  # the paper's Figure 6
@@ -60,6 +61,13 @@ def score(history: dict[str, list[float]], saez: bool, window: float = 0.2) -> E
     return EvaluationResult(float(welfare[last].mean()), converged(welfare, window), int(last.sum()))
 
 
+def evaluation_run(
+    economy: EconomyConfig, training: TwoLevelTraining, eta: float
+) -> tuple[EconomyConfig, TwoLevelTraining]:
+    """The economy and training of an evaluation at ``eta``: no tax annealing, the planner frozen."""
+    return replace(economy, tax_annealing=None), replace(training, eta=eta, planner_learns=False)
+
+
 def evaluate(
     economy: EconomyConfig,
     training: TwoLevelTraining,
@@ -79,8 +87,7 @@ def evaluate(
         raise ValueError(f"eta must lie in (0, 1]; got {eta!r}")
     if economy.tax_model == "planner" and planner_from is None:
         raise ValueError("evaluating a learned planner needs planner_from, the checkpoint of its training")
-    frozen = replace(economy, tax_annealing=None)
-    run = replace(training, eta=eta, planner_learns=False)
+    frozen, run = evaluation_run(economy, training, eta)
     state = train(frozen, run, checkpoint, agents_from, planner_from, progress, device, memory_from)
     return score(state.history, saez=economy.tax_model == "saez")
 
@@ -104,6 +111,23 @@ class PlannerDiagnostics:
     welfare_change: float
 
 
+def _frozen_policies(
+    economy: EconomyConfig,
+    training: TwoLevelTraining,
+    agents_state: dict[str, torch.Tensor],
+    planner_state: dict[str, torch.Tensor] | None,
+) -> tuple[EconomyConfig, AgentNetwork, PlannerNetwork | None]:
+    """The economy as an evaluation runs it (no tax annealing) and networks holding the given states."""
+    frozen = replace(economy, tax_annealing=None)
+    agents, planner = build_networks(frozen, training)
+    agents.load_state_dict(agents_state)
+    if (planner is None) != (planner_state is None):
+        raise ValueError("a planner's state goes with an economy whose tax_model is 'planner', and only there")
+    if planner is not None:
+        planner.load_state_dict(planner_state)
+    return frozen, agents, planner
+
+
 def planner_diagnostics(
     economy: EconomyConfig,
     training: TwoLevelTraining,
@@ -114,12 +138,9 @@ def planner_diagnostics(
 ) -> PlannerDiagnostics:
     """Play one episode with the stored ``networks`` (``agents`` and ``planner`` state dicts) at ``eta``, the
     planner frozen and unannealed, and measure :class:`PlannerDiagnostics`."""
-    frozen = replace(economy, tax_annealing=None)
-    agents, planner = build_networks(frozen, training)
-    if planner is None:
+    if economy.tax_model != "planner":
         raise ValueError("planner diagnostics need an economy whose tax_model is 'planner'")
-    agents.load_state_dict(networks["agents"])
-    planner.load_state_dict(networks["planner"])
+    frozen, agents, planner = _frozen_policies(economy, training, networks["agents"], networks["planner"])
     env = Economy(n_envs, frozen, eta=eta, seed=seed)
     welfare_at_start = env.summary().social_welfare.mean().item()
     episode = play_episode(env, agents, planner, torch.Generator().manual_seed(seed), training)
@@ -136,6 +157,29 @@ def planner_diagnostics(
         reward_sum=stats["planner_return"],
         welfare_change=env.summary().social_welfare.mean().item() - welfare_at_start,
     )
+
+
+def replay_welfare(
+    economy: EconomyConfig,
+    training: TwoLevelTraining,
+    agents_state: dict[str, torch.Tensor],
+    planner_state: dict[str, torch.Tensor] | None,
+    eta: float,
+    n_envs: int,
+    seed: int,
+) -> float:
+    """Social welfare at the end of one episode in each of ``n_envs`` environments at ``eta`` (mean over
+    them), the agents and the planner (``None`` under a fixed scheme) acting by the given states and
+    learning nothing: an evaluation's score replayed from its stored policies. Saez needs its model's
+    buffer of incomes as well, which this does not take: its rates would be random until the buffer fills."""
+    if economy.tax_model == "saez":
+        raise ValueError("replaying Saez needs its buffer of incomes; replay_welfare takes policies only")
+    if not 0 < eta <= 1:
+        raise ValueError(f"eta must lie in (0, 1]; got {eta!r}")
+    frozen, agents, planner = _frozen_policies(economy, training, agents_state, planner_state)
+    env = Economy(n_envs, frozen, eta=eta, seed=seed)
+    play_episode(env, agents, planner, torch.Generator().manual_seed(seed), replace(training, eta=eta))
+    return env.summary().social_welfare.mean().item()
 
 
 def uniform_planner(training: TwoLevelTraining) -> dict[str, torch.Tensor]:
