@@ -34,9 +34,9 @@ from ermas.two_level.presets import PRESETS, preset
 from ermas.two_level.training import train
 
 LIVE_TOLERANCE = 0.05
-"""How far (relative) a live retrain's welfare may lie from the stored curve's at the same iteration: the
-same seed gives the same bits on the CPU that stored it, and a few percent on other CPUs, where a last-bit
-difference flips some sampled actions."""
+"""The largest relative difference allowed between a live retrain's welfare and the stored curve's at the
+same iteration. The same seed gives the same bits on the CPU that stored the runs, and differences of a
+few percent on other CPUs, where a last-bit difference flips some sampled actions."""
 
 
 @dataclass(frozen=True)
