@@ -51,3 +51,15 @@ def test_the_stored_runs_narrow_to_the_requested_seeds_and_etas():
     assert set(evaluations.seed) == {1, 2}
     assert set(evaluations.eta) == {0.11, 0.23, 0.35}  # 0.23: the random planner's only
     assert set(evaluations.method[evaluations.eta == 0.23]) == {"Random planner"}
+
+
+def test_without_ermas_evaluations_every_ermas_claim_fails_and_says_why():
+    from dataclasses import replace
+
+    from ermas.experiments.fig6_results import ERMAS_STATEMENTS, part2_claims
+
+    stored = results_for(Fig6Params(), ROOT)
+    claims = part2_claims(replace(stored, runs=stored.runs[stored.runs.method != "ERMAS"]))
+    assert [c.statement for c in claims] == list(ERMAS_STATEMENTS)
+    assert not any(c.passed for c in claims) and all("no stored ERMAS evaluations" in c.measured for c in claims)
+    assert [c.statement for c in part2_claims(stored)] == list(ERMAS_STATEMENTS)

@@ -26,7 +26,7 @@ from tqdm import tqdm
 
 from ermas.checks import check_bool, check_choice, check_int, check_list, check_number
 from ermas.claims import Claim
-from ermas.experiments.fig6 import RANDOM, TRAINED, run_pipeline
+from ermas.experiments.fig6 import RANDOM, TRAINED, Run, run_pipeline
 from ermas.experiments.fig6_results import StoredResults, load, store, stored_inputs
 from ermas.io import atomic_save
 from ermas.two_level.evaluation import TEST_ETAS, evaluation_run, replay_welfare, uniform_planner
@@ -136,7 +136,7 @@ def replay(stored: StoredResults, n_envs: int, progress: bool = True) -> pd.Data
     for run in tqdm(list(evaluations.itertuples()), desc="replaying stored policies", disable=not progress):
         inputs = stored_inputs(stored, run.name)
         if run.method in TRAINED:
-            planner = stored.networks(f"seed{run.seed}_{TRAINED[run.method]}")["planner"]
+            planner = stored.networks(Run(TRAINED[run.method], int(run.seed)).name)["planner"]
         elif run.method == RANDOM:
             planner = uniform_planner(inputs.training)
         else:
@@ -186,12 +186,12 @@ def live_retrain(
     if method not in TRAINED:
         raise ValueError(f"method must be a learned planner, one of {tuple(TRAINED)}; got {method!r}")
     curves = []
-    source = f"seed{seed}_{TRAINED[method]}"
+    source = Run(TRAINED[method], seed).name
     with tempfile.TemporaryDirectory() as folder:
         start = Path(folder) / f"{source}.pt"
         atomic_save({"state": stored.networks(source)}, start)  # the checkpoint form train() starts from
         for eta in etas:
-            name = f"seed{seed}_{method.lower().replace(' ', '_')}_eta{eta:g}"
+            name = Run("evaluate", seed, method, eta).name
             inputs = stored_inputs(stored, name)
             economy, training = evaluation_run(inputs.economy, replace(inputs.training, iterations=iterations), eta)
             agents_from = None if inputs.agents_from is None else start

@@ -34,6 +34,14 @@ from ermas.manifest import check_files, file_hashes
 from ermas.two_level.evaluation import PlannerDiagnostics, planner_diagnostics
 
 BASELINES = ("MARL", "US Federal", "Saez")
+ERMAS_STATEMENTS = (
+    "ERMAS beats the best baseline at every test eta",
+    "ERMAS beats MARL at the training eta 0.23",
+    "ERMAS's largest gain over the best baseline: up to 15%",
+    "ERMAS beats MARL continued for the same budget at the training eta",
+)
+"""The paper's sentences about ERMAS, and its comparison with the fair control, as :func:`part2_claims`
+checks them."""
 
 CURVES = ("social_welfare", "productivity", "equality", "agent_return", "planner_return", "saez_formula")
 """The per-iteration statistics kept in ``histories.csv`` (a run without a planner has no planner return),
@@ -152,7 +160,7 @@ def planner_checks(stored: StoredResults, eta: float = TRAINING_ETA, n_envs: int
     the settings it was trained with, which must be this code's preset."""
     found = []
     for seed in sorted(stored.runs.seed[stored.runs.kind == "phase2"]):
-        name = f"seed{seed}_phase2"
+        name = Run("phase2", int(seed)).name
         inputs = stored_inputs(stored, name)
         networks = stored.networks(name)
         found.append(planner_diagnostics(inputs.economy, inputs.training, networks, eta, n_envs, seed=int(seed)))
@@ -287,19 +295,15 @@ def part2_claims(stored: StoredResults, training_eta: float = TRAINING_ETA) -> l
     ev = stored.evaluations()
     if not (ev.method == "ERMAS").any():
         missing = "no stored ERMAS evaluations (part 2 of the pipeline has not been run or stored)"
-        statements = (
-            "ERMAS beats the best baseline at every test eta",
-            "ERMAS beats MARL at the training eta 0.23",
-            "ERMAS's largest gain over the best baseline: up to 15%",
-            "ERMAS beats MARL continued for the same budget at the training eta (control)",
-        )
-        return [Claim("6", s, "needs ERMAS's evaluations", missing, False) for s in statements]
+        figures = ("6", "6", "6", "6 (control)")
+        pairs = zip(figures, ERMAS_STATEMENTS, strict=True)
+        return [Claim(figure, statement, "needs ERMAS's evaluations", missing, False) for figure, statement in pairs]
     etas = sorted(ev.eta[ev.method == "ERMAS"].unique())
     gaps = [(eta, *best_baseline_gap(ev, eta)) for eta in etas]
     claims = [
         Claim(
             "6",
-            "ERMAS beats the best baseline at every test eta",
+            ERMAS_STATEMENTS[0],
             "at each test eta, mean paired gap ERMAS - (the baseline with the highest mean) > 0",
             "; ".join(f"eta={eta:g}: ERMAS - {best} = {gap:+.2f} (SE {se:.2f})" for eta, best, gap, se, _ in gaps),
             all(gap > 0 for _, _, gap, _, _ in gaps),
@@ -307,13 +311,12 @@ def part2_claims(stored: StoredResults, training_eta: float = TRAINING_ETA) -> l
         )
     ]
     beats, close, measured = _beats(ev, "ERMAS", "MARL", training_eta)
-    statement = "ERMAS beats MARL at the training eta 0.23"
-    claims.append(Claim("6", statement, "mean paired gap > 0", measured, beats, close))
+    claims.append(Claim("6", ERMAS_STATEMENTS[1], "mean paired gap > 0", measured, beats, close))
     eta, best, gap, se, relative = max(gaps, key=lambda g: g[4])
     claims.append(
         Claim(
             "6",
-            "ERMAS's largest gain over the best baseline: up to 15%",
+            ERMAS_STATEMENTS[2],
             "the largest relative gain over the test etas is positive (the paper: up to 15%)",
             f"largest at eta={eta:g}: {relative:+.1%} over {best} (gap {gap:+.2f}, SE {se:.2f})",
             relative > 0,
@@ -324,7 +327,7 @@ def part2_claims(stored: StoredResults, training_eta: float = TRAINING_ETA) -> l
     claims.append(
         Claim(
             "6 (control)",
-            "ERMAS beats MARL continued for the same budget at the training eta",
+            ERMAS_STATEMENTS[3],
             "mean paired gap > 0",
             measured,
             beats,

@@ -114,18 +114,20 @@ class PlannerDiagnostics:
 def _frozen_policies(
     economy: EconomyConfig,
     training: TwoLevelTraining,
+    eta: float,
     agents_state: dict[str, torch.Tensor],
     planner_state: dict[str, torch.Tensor] | None,
-) -> tuple[EconomyConfig, AgentNetwork, PlannerNetwork | None]:
-    """The economy as an evaluation runs it (no tax annealing) and networks holding the given states."""
-    frozen = replace(economy, tax_annealing=None)
-    agents, planner = build_networks(frozen, training)
+) -> tuple[EconomyConfig, TwoLevelTraining, AgentNetwork, PlannerNetwork | None]:
+    """The economy and training of an evaluation at ``eta`` (:func:`evaluation_run`) and networks holding
+    the given states."""
+    frozen, run = evaluation_run(economy, training, eta)
+    agents, planner = build_networks(frozen, run)
     agents.load_state_dict(agents_state)
     if (planner is None) != (planner_state is None):
         raise ValueError("a planner's state goes with an economy whose tax_model is 'planner', and only there")
     if planner is not None:
         planner.load_state_dict(planner_state)
-    return frozen, agents, planner
+    return frozen, run, agents, planner
 
 
 def planner_diagnostics(
@@ -140,10 +142,10 @@ def planner_diagnostics(
     planner frozen and unannealed, and measure :class:`PlannerDiagnostics`."""
     if economy.tax_model != "planner":
         raise ValueError("planner diagnostics need an economy whose tax_model is 'planner'")
-    frozen, agents, planner = _frozen_policies(economy, training, networks["agents"], networks["planner"])
+    frozen, run, agents, planner = _frozen_policies(economy, training, eta, networks["agents"], networks["planner"])
     env = Economy(n_envs, frozen, eta=eta, seed=seed)
     welfare_at_start = env.summary().social_welfare.mean().item()
-    episode = play_episode(env, agents, planner, torch.Generator().manual_seed(seed), training)
+    episode = play_episode(env, agents, planner, torch.Generator().manual_seed(seed), run)
     steps, stats = episode.planner, episode.stats
     deciding = steps.mask.sum(-1).gt(1).all(-1)  # the steps at which the planner sets rates
     with torch.no_grad():
@@ -176,9 +178,9 @@ def replay_welfare(
         raise ValueError("replaying Saez needs its buffer of incomes; replay_welfare takes policies only")
     if not 0 < eta <= 1:
         raise ValueError(f"eta must lie in (0, 1]; got {eta!r}")
-    frozen, agents, planner = _frozen_policies(economy, training, agents_state, planner_state)
+    frozen, run, agents, planner = _frozen_policies(economy, training, eta, agents_state, planner_state)
     env = Economy(n_envs, frozen, eta=eta, seed=seed)
-    play_episode(env, agents, planner, torch.Generator().manual_seed(seed), replace(training, eta=eta))
+    play_episode(env, agents, planner, torch.Generator().manual_seed(seed), run)
     return env.summary().social_welfare.mean().item()
 
 
