@@ -3,7 +3,7 @@
 import pytest
 import torch
 
-from ermas.rl.ppo import Batch, PPOConfig, gae, masked_categorical, ppo_update, sample_actions
+from ermas.rl.ppo import Batch, PPOConfig, gae, masked_categorical, policy_gradient, ppo_update, sample_actions
 
 
 def test_gae_matches_a_plain_loop_over_each_environment():
@@ -149,3 +149,53 @@ def test_minibatches_cover_the_batch_without_a_tiny_remainder(n, size, expected)
     )
     assert policy.sizes == expected  # every sample once; a batch of one sample still gives a finite loss
     assert all(torch.isfinite(torch.tensor(v)) for v in stats.values())
+
+
+def _enumerated_bandit(probs: list[float], copies: int, rewards: list[float]) -> tuple[TablePolicy, Batch]:
+    """A one-state bandit whose batch holds each action in exact proportion to its probability (``copies``
+    samples in all), advantages the actions' rewards: the sample mean is then the expectation."""
+    policy = TablePolicy(1, len(probs))
+    with torch.no_grad():
+        policy.logits[0, 0] = torch.tensor(probs).log()
+    actions = torch.cat([torch.full((round(p * copies),), a) for a, p in enumerate(probs)])
+    n = len(actions)
+    advantages = torch.tensor(rewards)[actions]
+    batch = Batch(
+        {"state": torch.zeros(n, dtype=torch.long)},
+        None,
+        actions[:, None],
+        torch.zeros(n),
+        torch.zeros(n),
+        advantages,
+        advantages,
+    )
+    return policy, batch
+
+
+def test_the_policy_gradient_is_the_exact_gradient_of_the_expected_normalised_advantage():
+    probs, rewards = [0.5, 0.25, 0.125, 0.125], [1.0, -2.0, 4.0, 0.5]
+    policy, batch = _enumerated_bandit(probs, 64, rewards)
+    got = policy_gradient(policy, batch)
+    # closed form: d/dz sum_a pi_a(z) A_a at the softmax logits z, A the batch-normalised advantages
+    normalised = (batch.advantages - batch.advantages.mean()) / (batch.advantages.std() + 1e-8)
+    a_of_action = torch.zeros(4).index_put_((batch.actions[:, 0],), normalised)
+    pi = torch.tensor(probs)
+    expected_logits = pi * (a_of_action - (pi * a_of_action).sum())
+    torch.testing.assert_close(got, torch.cat([expected_logits, torch.zeros(1)]))  # the value gets none
+
+
+def test_an_ascent_direction_is_added_to_every_minibatch_step():
+    probs, rewards = [0.5, 0.25, 0.25], [1.0, 0.0, -1.0]
+    config = PPOConfig(minibatch_size=100, max_grad_norm=1e9)
+    steps = {}
+    for name, ascent in (("plain", None), ("pushed", torch.tensor([0.3, -0.1, 0.2, 5.0]))):
+        policy, batch = _enumerated_bandit(probs, 4, rewards)
+        optimizer = torch.optim.SGD(policy.parameters(), lr=1.0)
+        ppo_update(policy, optimizer, batch, config, 0.0, torch.Generator().manual_seed(0), ascent)
+        steps[name] = torch.cat([p.detach().flatten() for p in policy.parameters()])
+    torch.testing.assert_close(steps["pushed"] - steps["plain"], torch.tensor([0.3, -0.1, 0.2, 5.0]))
+    policy, batch = _enumerated_bandit(probs, 4, rewards)
+    with pytest.raises(ValueError, match="one entry per parameter"):
+        ppo_update(
+            policy, torch.optim.SGD(policy.parameters(), lr=1.0), batch, config, 0.0, torch.Generator(), torch.zeros(3)
+        )

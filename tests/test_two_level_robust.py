@@ -14,7 +14,7 @@ from ermas.economy import SMALL_LAYOUT, Economy, EconomyConfig
 from ermas.method import normalised_lagrangian_reward
 from ermas.rl.ppo import PPOConfig
 from ermas.two_level.networks import AgentNetwork
-from ermas.two_level.robust import RobustTraining, continue_marl, train_robust
+from ermas.two_level.robust import RobustTraining, continue_marl, meta_ascent, train_robust
 from ermas.two_level.training import TwoLevelTraining, play_episode, train
 
 PLANNER = EconomyConfig(layout=SMALL_LAYOUT, episode_length=8, tax_model="planner", tax_period=4)
@@ -83,8 +83,9 @@ def test_the_dual_step_follows_the_sampled_regret_within_its_limits(phase2):
     assert (strict.lambdas == 100.0).all() and (loose.lambdas == 0.0).all()
 
 
-def test_ermas_resumes_after_ctrl_c_with_the_same_bits(phase2, tmp_path, monkeypatch):
-    robust = RobustTraining(outer_steps=3, epsilon=0.0, main_iterations=1, deviation_iterations=1, meta="released")
+@pytest.mark.parametrize("meta", ["released", "danskin"])
+def test_ermas_resumes_after_ctrl_c_with_the_same_bits(phase2, tmp_path, monkeypatch, meta):
+    robust = RobustTraining(outer_steps=3, epsilon=0.0, main_iterations=1, deviation_iterations=1, meta=meta)
     full = train_robust(PLANNER, TINY, robust, phase2, progress=False)
     original, calls = robust_module.play_episode, {"n": 0}
 
@@ -105,6 +106,38 @@ def test_ermas_resumes_after_ctrl_c_with_the_same_bits(phase2, tmp_path, monkeyp
         assert torch.equal(a, b)
 
 
+def test_each_meta_variant_corrects_the_release_direction_by_its_own_reward_term():
+    # two agents, two parameters; g_0 per agent and a path of M = 2 steps plus its end (g_1, g_2, g_3)
+    lambdas = torch.tensor([1.0, 3.0], dtype=torch.float64)
+    g0 = torch.tensor([[1.0, 0.0], [0.0, 2.0]], dtype=torch.float64)
+    path = torch.tensor(
+        [[[2.0, 0.0], [0.0, 4.0]], [[4.0, 0.0], [0.0, 0.0]], [[8.0, 8.0], [1.0, 1.0]]], dtype=torch.float64
+    )  # (M + 1, N, P)
+    beta, w = 0.5, lambdas[:, None] / (1 + lambdas[:, None])  # the normalised Lagrangian's weight per agent
+
+    def ascent(meta):
+        return meta_ascent(RobustTraining(1, meta=meta, beta=beta).settings(), lambdas, g0, path)
+
+    for meta in ("none", "released"):  # their own-reward term is g_0 itself, carried by the mixed reward
+        torch.testing.assert_close(ascent(meta), torch.zeros(2, dtype=torch.float64))
+    path_mean = path[:2].mean(0)  # (1 / M) (g_1 + g_2)
+    torch.testing.assert_close(ascent("paper"), (w * (beta * path_mean - g0)).mean(0))
+    torch.testing.assert_close(ascent("literal"), (w * (-2 * beta * path_mean)).mean(0))
+    torch.testing.assert_close(ascent("danskin"), (w * (path[0] - path[2] - g0)).mean(0))
+
+
+@pytest.mark.parametrize("meta", ["paper", "literal", "danskin"])
+def test_a_gradient_meta_variant_moves_the_agents_and_logs_its_size(phase2, meta):
+    robust = RobustTraining(outer_steps=1, main_iterations=1, deviation_iterations=2)
+    plain = train_robust(PLANNER, TINY, robust, phase2, progress=False)
+    varied = train_robust(PLANNER, TINY, replace(robust, meta=meta), phase2, progress=False)
+    # the same episodes until the main update, which the variant's ascent changes
+    assert varied.history["regret_0"] == plain.history["regret_0"]
+    assert varied.history["meta_ascent_norm"][0] > 0 and "meta_ascent_norm" not in plain.history
+    moved = [not torch.equal(a, b) for a, b in zip(varied.agents.parameters(), plain.agents.parameters(), strict=True)]
+    assert any(moved)
+
+
 def test_the_marl_control_gets_as_many_planner_updates(phase2):
     robust = RobustTraining(outer_steps=2, main_iterations=2, deviation_iterations=1)
     state = continue_marl(PLANNER, TINY, robust, phase2, progress=False)
@@ -115,7 +148,10 @@ def test_the_marl_control_gets_as_many_planner_updates(phase2):
     ("kwargs", "message"),
     [
         (dict(outer_steps=0), "outer_steps must be a positive integer"),
-        (dict(outer_steps=1, meta="paper"), r"meta must be one of \('none', 'released'\)"),
+        (
+            dict(outer_steps=1, meta="maml"),
+            r"meta must be one of \('paper', 'literal', 'released', 'danskin', 'none'\)",
+        ),
         (dict(outer_steps=1, lambda0=200.0), "must not exceed lambda_max"),
         (dict(outer_steps=1, epsilon=float("nan")), "epsilon must be finite"),
     ],

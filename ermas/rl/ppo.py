@@ -6,7 +6,9 @@ Read top to bottom, in the manner of CleanRL's single-file algorithms:
    per action head, with masked actions given probability exactly zero (they are never drawn);
 2. :func:`gae`: generalised advantage estimates, cut at episode ends (no value bootstrapped across them);
 3. :func:`ppo_loss`: the clipped policy loss, the clipped value loss and the entropy bonus;
-4. :func:`ppo_update`: shuffled minibatches over the batch for ``epochs`` passes, with gradient clipping.
+4. :func:`ppo_update`: shuffled minibatches over the batch for ``epochs`` passes, with gradient clipping;
+5. :func:`policy_gradient`: the plain policy-gradient estimate on a batch (the gradient of PPO's surrogate
+   where the ratio is 1), which ERMAS's meta-gradient variants combine.
 
 A policy is any ``torch.nn.Module`` with ``evaluate(observations, mask) -> (logits, values)``: logits
 ``(N, K, A)`` for ``K`` action heads of ``A`` choices each (an agent has one head, the tax planner one per
@@ -150,11 +152,19 @@ def ppo_update(
     config: PPOConfig,
     entropy_coef: float,
     generator: torch.Generator,
+    ascent: Tensor | None = None,
 ) -> dict[str, float]:
     """``config.epochs`` passes of minibatch steps over ``batch``; returns the last minibatch's statistics.
 
+    ``ascent``: a fixed direction ``(P,)`` over the policy's parameters (in ``parameters()`` order, flattened)
+    added to every minibatch's ascent direction before clipping, i.e. subtracted from the loss's gradient
+    (ERMAS's meta-gradient corrections, :mod:`ermas.two_level.robust`).
+
     Raises ``FloatingPointError`` naming the minibatch where the loss is not finite.
     """
+    parameters = list(policy.parameters())
+    if ascent is not None and ascent.shape != (sum(p.numel() for p in parameters),):
+        raise ValueError(f"ascent must have one entry per parameter ({sum(p.numel() for p in parameters)})")
     stats: dict[str, float] = {}
     n = len(batch)
     # near-equal minibatches of at least minibatch_size samples (all of them equal where it divides n): a
@@ -168,6 +178,32 @@ def ppo_update(
                 raise FloatingPointError(f"PPO loss is not finite in epoch {epoch}, minibatch {number}")
             optimizer.zero_grad()
             loss.backward()
-            stats["grad_norm"] = torch.nn.utils.clip_grad_norm_(policy.parameters(), config.max_grad_norm).item()
+            if ascent is not None:
+                for parameter, direction in zip(parameters, _split_like(ascent, parameters), strict=True):
+                    parameter.grad = -direction if parameter.grad is None else parameter.grad - direction
+            stats["grad_norm"] = torch.nn.utils.clip_grad_norm_(parameters, config.max_grad_norm).item()
             optimizer.step()
     return stats
+
+
+def _split_like(flat: Tensor, parameters: list[Tensor]) -> list[Tensor]:
+    """``flat (P,)`` cut into views shaped like ``parameters`` (in their order), in their dtype."""
+    pieces = torch.split(flat, [p.numel() for p in parameters])
+    return [piece.view_as(p).to(p.dtype) for piece, p in zip(pieces, parameters, strict=True)]
+
+
+def policy_gradient(policy: torch.nn.Module, batch: Batch) -> Tensor:
+    """``(P,)`` the policy-gradient estimate ``mean_n A_n grad log pi(a_n | s_n)`` at the policy's current
+    parameters (flattened in ``parameters()`` order; zero for parameters the policy's logits do not use),
+    with the advantages normalised as :func:`ppo_loss` normalises them: the gradient of PPO's policy
+    objective where its ratio is 1, so in the units of a PPO step's policy gradient. ``batch`` should be
+    sampled by the policy at these parameters (the estimate is on-policy)."""
+    parameters = list(policy.parameters())
+    logits, _ = policy.evaluate(batch.observations, batch.mask)
+    log_probs = masked_categorical(logits, batch.mask).log_prob(batch.actions).sum(-1)
+    advantages = batch.advantages - batch.advantages.mean()
+    if len(batch) > 1:
+        advantages = advantages / (batch.advantages.std() + 1e-8)
+    grads = torch.autograd.grad((advantages * log_probs).mean(), parameters, allow_unused=True)
+    pieces = [torch.zeros_like(p) if g is None else g for g, p in zip(grads, parameters, strict=True)]
+    return torch.cat([piece.reshape(-1) for piece in pieces])

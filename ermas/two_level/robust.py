@@ -13,11 +13,15 @@ One outer step reads top to bottom in :func:`train_robust`:
 3. **Dual step** (Eq. 12, sign corrected, :func:`ermas.method.dual_step`): ``lambda_i <- clip(lambda_i +
    dual_lr (regret_i - epsilon), 0, lambda_max)``. Regret and ``epsilon`` are in the same unit: an agent's
    reward summed over one episode.
-4. **Meta step** (``meta="released"`` only, :func:`ermas.method.released_pull`): the shared policy moves
-   *away* from each deviation by ``min(beta lambda_i, 2)`` times its displacement, averaged over agents.
-   The paper's gradient variants need the policy gradients along the deviation path, which PPO's
-   clipped minibatch updates do not expose; ``meta="none"`` (the release's setting for the economy) is
-   the default.
+4. **Meta step** (``meta``, one of :data:`ermas.method.META_VARIANTS`). ``released``
+   (:func:`ermas.method.released_pull`): the shared policy moves *away* from each deviation by
+   ``min(beta lambda_i, 2)`` times its displacement, averaged over agents. The gradient variants
+   (``paper``, ``literal``, ``danskin``) take the policy gradients of agent ``i``'s own reward along its
+   deviation path, estimated on the episodes the search plays anyway (:func:`ermas.rl.ppo.policy_gradient`:
+   g_1 .. g_M on the search's episodes before each of its updates, g_{M+1} on the regret's episode with the
+   copy acting, g_0 on the one with the shared policy acting), and combine them by
+   :func:`ermas.method.own_reward_terms`; see :func:`meta_ascent` for how they enter the main iterations.
+   ``none`` (the release's setting for the economy) is the default.
 5. **Main iterations**: ``main_iterations`` episodes in which the agents learn from
    :func:`ermas.method.normalised_lagrangian_reward` (``(-r_planner + lambda_i r_i) / (1 + lambda_i)``,
    adversarial to the planner within their regret budget) and the planner from its own reward (the change
@@ -42,24 +46,29 @@ from ermas.economy import Economy, EconomyConfig
 from ermas.economy.config import N_AGENTS
 from ermas.manifest import sha256
 from ermas.method import (
+    META_VARIANTS,
     RunSettings,
     RunSpec,
     dual_step,
     normalised_lagrangian_reward,
+    own_reward_terms,
     regret_estimate,
     released_pull,
+    select_variant,
 )
-from ermas.rl.ppo import ppo_update
+from ermas.rl.ppo import Batch, policy_gradient, ppo_update
 from ermas.two_level.training import TrainingState, TwoLevelTraining, build_networks, play_episode, saved_state, train
 
-ROBUST_META = ("none", "released")
-"""The meta steps available to neural policies (see the module docstring)."""
+GRADIENT_META = ("paper", "literal", "danskin")
+"""The meta-gradient variants that need the policy gradients along the deviation paths (see
+:func:`meta_ascent`)."""
 
 
 @dataclass(frozen=True)
 class RobustTraining:
     """ERMAS's settings on the economy; the defaults are the authors' release's for the AI Economist
-    (lambda0 20, lambda clipped to [0, 100], 2 main and 5 deviation iterations per outer step, no meta step).
+    (lambda0 20, lambda clipped to [0, 100], 2 main and 5 deviation iterations per outer step, no meta step);
+    ``meta`` and ``beta`` as in :class:`ermas.method.RunSpec`.
 
     ``epsilon`` and the regret are an agent's own reward summed over one episode (the release's unit; the
     release searched epsilon in [-40, 0] on 1000-step episodes)."""
@@ -79,8 +88,8 @@ class RobustTraining:
             value = getattr(self, name)
             if not isinstance(value, int) or value < 1:
                 raise ValueError(f"{name} must be a positive integer; got {value!r}")
-        if self.meta not in ROBUST_META:
-            raise ValueError(f"meta must be one of {ROBUST_META}; got {self.meta!r}")
+        if self.meta not in META_VARIANTS:
+            raise ValueError(f"meta must be one of {META_VARIANTS}; got {self.meta!r}")
         if not math.isfinite(self.epsilon):
             raise ValueError(f"epsilon must be finite; got {self.epsilon!r}")
         for name in ("lambda0", "dual_lr", "lambda_max", "beta"):
@@ -120,6 +129,34 @@ def _flat(network: torch.nn.Module) -> torch.Tensor:
     return torch.cat([p.detach().reshape(-1) for p in network.parameters()])
 
 
+def meta_ascent(
+    settings: RunSettings, lambdas: torch.Tensor, g_standard: torch.Tensor, path_grads: torch.Tensor
+) -> torch.Tensor:
+    """``(P,)`` float64: the fixed direction a gradient meta variant adds to every minibatch of the agents'
+    main PPO updates (:func:`ermas.rl.ppo.ppo_update`'s ``ascent``).
+
+    The main iterations already ascend the release's form: the normalised Lagrangian reward carries agent
+    ``i``'s own reward, so its PPO step holds ``(-grad J_r + lambda_i g_0) / (1 + lambda_i)``. A variant whose
+    own-reward term ``lambda_i d_i`` (:func:`ermas.method.own_reward_terms`) differs from ``lambda_i g_0``
+    adds the difference, normalised the same way and averaged over the four agents that share the network::
+
+        ascent = (1 / N) sum_i lambda_i (d_i - g_0,i) / (1 + lambda_i)
+
+    so that the step's own-reward part becomes the variant's (Eq. 11 with Eq. 15-16 for ``paper``). Zero for
+    ``none`` and ``released``. ``lambdas (N,)``, ``g_standard (N, P)`` (g_0 per agent), ``path_grads
+    (M + 1, N, P)`` (g_1 .. g_{M+1}), all gradients in the units of :func:`ermas.rl.ppo.policy_gradient`.
+    """
+    terms = own_reward_terms(lambdas[None], settings.beta, g_standard[None], path_grads[:, None], len(lambdas))
+    chosen = select_variant(terms, settings.meta)[0]
+    standard = terms[META_VARIANTS.index("none"), 0]
+    return ((chosen - standard) / (1 + lambdas[:, None])).mean(0)
+
+
+def _agent_rows(batch: Batch, agent: int) -> Batch:
+    """Agent ``agent``'s samples of a shared-policy batch (rows ordered step, environment, agent)."""
+    return batch.take(torch.arange(agent, len(batch), N_AGENTS, device=batch.actions.device))
+
+
 def train_robust(
     economy: EconomyConfig,
     training: TwoLevelTraining,
@@ -135,8 +172,9 @@ def train_robust(
 
     With ``checkpoint`` set, the state is written atomically after every outer step and on Ctrl-C, and the
     same call resumes from it. ``history`` holds per outer step: ``lambda_i`` and ``regret_i`` of every agent
-    (the multiplier after the step's dual update, the regret it used), and the main iterations' mean
-    productivity, equality, social welfare, agent and planner returns.
+    (the multiplier after the step's dual update, the regret it used), the main iterations' mean
+    productivity, equality, social welfare, agent and planner returns, and with a gradient meta variant
+    ``meta_ascent_norm``, the length of :func:`meta_ascent`'s direction.
     """
     if economy.tax_model != "planner":
         raise ValueError(f"ERMAS trains a planner: economy.tax_model must be 'planner'; got {economy.tax_model!r}")
@@ -161,29 +199,48 @@ def train_robust(
     if saved is not None:
         state.load(saved)
     groups = torch.arange(env.batch).view(N_AGENTS, -1)
+    gradient_meta = robust.meta in GRADIENT_META
 
     def outer_step() -> None:
         history = state.history
         # 1. deviation search: each agent's copy of the shared policy learns on its own reward alone
         deviations = [copy.deepcopy(agents) for _ in range(N_AGENTS)]
         optimizers = [torch.optim.Adam(d.parameters(), lr=training.agent_ppo.lr) for d in deviations]
+
+        def along_paths(batches: list[Batch]) -> torch.Tensor:  # (N, P): each deviation's own-reward gradient
+            return torch.stack([policy_gradient(d, b) for d, b in zip(deviations, batches, strict=True)])
+
+        path: list[torch.Tensor] = []  # with a gradient variant: (N, P) policy gradients at each point of the paths
         for _ in range(robust.deviation_iterations):
             episode = play_episode(env, agents, planner, generator, training, deviations=deviations)
+            if gradient_meta:
+                path.append(along_paths(episode.deviations))
             for deviation, optimizer, batch in zip(deviations, optimizers, episode.deviations, strict=True):
                 ppo_update(deviation, optimizer, batch, training.agent_ppo, training.agent_entropy, generator)
         # 2. regret from fresh episodes: own return with the copy acting minus with the shared policy acting
-        after = play_episode(env, agents, planner, generator, training, deviations=deviations).own_returns
-        before = play_episode(env, agents, planner, generator, training).own_returns
-        own_after = torch.stack([after[groups[i], i].mean() for i in range(N_AGENTS)]).cpu().double()
-        regret = regret_estimate(own_after, before.mean(0).cpu().double())
+        # (with a gradient variant, the copies' gradients at the paths' ends g_{M+1} and the shared policy's g_0)
+        after = play_episode(env, agents, planner, generator, training, deviations=deviations)
+        own_after = torch.stack([after.own_returns[groups[i], i].mean() for i in range(N_AGENTS)]).cpu().double()
+        if gradient_meta:
+            path.append(along_paths(after.deviations))
+        before = play_episode(env, agents, planner, generator, training)
+        if gradient_meta:
+            g_standard = torch.stack([policy_gradient(agents, _agent_rows(before.agents, i)) for i in range(N_AGENTS)])
+        regret = regret_estimate(own_after, before.own_returns.mean(0).cpu().double())
+        del after, before  # their batches are large; the main iterations play their own
         # 3. projected dual ascent on the multipliers
         state.lambdas = dual_step(settings, state.lambdas[None], regret[None], robust.dual_lr, robust.lambda_max)[0]
-        # 4. the release's meta step: away from each deviation, averaged over the agents sharing the policy
+        # 4. the meta step: the release's pull away from each deviation, averaged over the agents sharing the
+        # policy, or a gradient variant's correction to the main iterations' direction
         if robust.meta == "released":
             displacement = torch.stack([_flat(d) - _flat(agents) for d in deviations]).double()[None]
             pull = released_pull(settings.beta, state.lambdas[None], displacement)[0].mean(0)
             with torch.no_grad():
                 torch.nn.utils.vector_to_parameters(_flat(agents) - pull.to(_flat(agents)), agents.parameters())
+        ascent = None
+        if gradient_meta:
+            ascent = meta_ascent(settings, state.lambdas, g_standard.cpu().double(), torch.stack(path).cpu().double())
+            ascent = ascent.to(device=env.device, dtype=torch.float32)
         # 5. main iterations: agents on the normalised Lagrangian reward, the planner on its own
         lam = state.lambdas.to(env.device, torch.float32)
 
@@ -193,13 +250,17 @@ def train_robust(
         stats_sum: dict[str, float] = {}
         for _ in range(robust.main_iterations):
             episode = play_episode(env, agents, planner, generator, training, agent_reward=mixed)
-            ppo_update(agents, agent_optimizer, episode.agents, training.agent_ppo, training.agent_entropy, generator)
+            ppo_update(
+                agents, agent_optimizer, episode.agents, training.agent_ppo, training.agent_entropy, generator, ascent
+            )
             entropy = training.planner_entropy_end
             ppo_update(planner, planner_optimizer, episode.planner, training.planner_ppo, entropy, generator)
             for name, value in episode.stats.items():
                 stats_sum[name] = stats_sum.get(name, 0.0) + value / robust.main_iterations
         for i in range(N_AGENTS):
             stats_sum[f"lambda_{i}"], stats_sum[f"regret_{i}"] = float(state.lambdas[i]), float(regret[i])
+        if ascent is not None:
+            stats_sum["meta_ascent_norm"] = float(ascent.norm())
         for name, value in stats_sum.items():
             if not math.isfinite(value):
                 raise FloatingPointError(f"ERMAS diverged in outer step {state.iteration}: {name} = {value}")
