@@ -38,6 +38,11 @@ class Throughput:
     def acting_share(self) -> float:
         return 1.0 - self.update_share - self.simulator_share
 
+    def ceiling(self, baseline_steps_per_second: float) -> float:
+        """The largest ratio over a baseline that pays the same PPO update per step: the baseline's seconds
+        per step over this run's update alone, reached only if acting and the economy cost nothing."""
+        return self.steps_per_second / (self.update_share * baseline_steps_per_second)
+
 
 def free_market(layout: str) -> EconomyConfig:
     """The laptop preset's phase-1 economy on ``layout``."""
