@@ -32,6 +32,8 @@ def test_the_tiny_pipeline_runs_resumes_and_is_hashed(tmp_path):
     manifest = json.loads((out / "manifest.json").read_text())
     assert len(manifest["runs"]) == len(plan([0])) and "torch" in manifest["versions"]
     check_files(out, manifest["sha256"], manifest["command"])
+    (launch,) = manifest["launches"]  # when it started, how long it took
+    assert launch["finished runs"] == len(plan([0])) and launch["wall seconds"] > 0
 
     # a run whose result was lost (killed before writing it) is redone, once; the others are skipped
     lost = out / "seed0_us_federal_eta0.23.json"
@@ -40,6 +42,8 @@ def test_the_tiny_pipeline_runs_resumes_and_is_hashed(tmp_path):
     again = run_pipeline("laptop", [0], out, scale="tiny", command="test")
     assert len(again) == len(table) and lost.exists()
     assert all((out / name).stat().st_mtime_ns == t for name, t in before.items())  # not rerun
+    first, second = json.loads((out / "manifest.json").read_text())["launches"]  # both launches kept
+    assert first == launch and second["started"] >= first["started"]
 
     # a result computed with other settings is refused, naming what differs
     changed = json.loads(lost.read_text())

@@ -31,6 +31,7 @@ import socket
 import sys
 import time
 from dataclasses import dataclass, replace
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pandas as pd
@@ -260,9 +261,12 @@ def run_pipeline(
     ``device``: where each run computes (``"cuda"``: each run takes one GPU of the cluster). ``parts``: which
     parts of :func:`plan` to run; ``etas``: the test etas of the evaluations.
     A run that fails is recorded (``failed.json``) while the others go on; the runs that needed it fail
-    too; at the end a ``RuntimeError`` names them.
+    too; at the end a ``RuntimeError`` names them. The manifest records each launch: its command, start
+    (UTC) and wall time so far, kept across launches into the same ``out``.
     """
     import ray
+
+    started = time.time()
 
     if preset_name not in PRESETS:
         raise ValueError(f"preset must be one of {PRESETS}; got {preset_name!r}")
@@ -309,7 +313,7 @@ def run_pipeline(
                         atomic_write_text(json.dumps(failed, indent=1) + "\n", out / "failed.json")
                     bar.update()
                 if done:
-                    write_results(out, results, preset_name, seeds, scale, command)
+                    write_results(out, results, preset_name, seeds, scale, command, started)
     except KeyboardInterrupt:
         raise KeyboardInterrupt(
             f"Figure 6 pipeline interrupted: {len(results)} finished run(s) kept in {out}; the runs in progress "
@@ -347,8 +351,11 @@ def evaluation_table(results: list[dict]) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=columns).sort_values(["seed", "method", "eta"]).reset_index(drop=True)
 
 
-def write_results(out: Path, results: list[dict], preset_name: str, seeds: list[int], scale: str, command: str) -> None:
-    """The table of finished runs and the manifest of every file, both written atomically."""
+def write_results(
+    out: Path, results: list[dict], preset_name: str, seeds: list[int], scale: str, command: str, started: float
+) -> None:
+    """The table of finished runs and the manifest of every file, both written atomically; ``started``
+    (seconds since the epoch) is when this launch began, recorded with the earlier launches' records."""
     table = pd.DataFrame(results).sort_values("name").reset_index(drop=True)
     buffer = io.StringIO()
     table.to_csv(buffer, index=False)
@@ -362,9 +369,26 @@ def write_results(out: Path, results: list[dict], preset_name: str, seeds: list[
         "seeds": seeds,
         "versions": versions(),
         "runs": {r["name"]: {"env_steps": r["env_steps"], "seconds": r["seconds"]} for r in results},
+        "launches": launches(out, command, started, len(results)),
         "sha256": file_hashes(out, files),
     }
     atomic_write_text(json.dumps(manifest, indent=1) + "\n", out / "manifest.json")
+
+
+def launches(out: Path, command: str, started: float, finished_runs: int) -> list[dict]:
+    """The launch records of ``out``'s manifest with this launch's brought up to date: its command, start
+    (UTC, ISO 8601), wall seconds from its start to now, and how many runs were finished by then (those it
+    ran and those an earlier launch had finished)."""
+    path = out / "manifest.json"
+    start = datetime.fromtimestamp(started, UTC).isoformat(timespec="seconds")
+    earlier = json.loads(path.read_text()).get("launches", []) if path.exists() else []
+    this = {
+        "command": command,
+        "started": start,
+        "wall seconds": round(time.time() - started, 1),
+        "finished runs": finished_runs,
+    }
+    return [launch for launch in earlier if launch["started"] != start] + [this]
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -84,6 +84,7 @@ def store(results: Path, data: Path, command: str) -> None:
         "runs": pipeline["runs"],
         "total run seconds": round(sum(r["seconds"] for r in pipeline["runs"].values()), 1),
         "total environment steps": sum(r["env_steps"] for r in pipeline["runs"].values()),
+        "launches": pipeline.get("launches", []),  # pipelines before launch records have none
         "sha256": file_hashes(data, files),
     }
     atomic_write_text(json.dumps(manifest, indent=1) + "\n", data / "manifest.json")
