@@ -107,22 +107,21 @@ def test_ermas_resumes_after_ctrl_c_with_the_same_bits(phase2, tmp_path, monkeyp
 
 
 def test_each_meta_variant_corrects_the_release_direction_by_its_own_reward_term():
-    # two agents, two parameters; g_0 per agent and a path of M = 2 steps plus its end (g_1, g_2, g_3)
-    lambdas = torch.tensor([1.0, 3.0], dtype=torch.float64)
-    g0 = torch.tensor([[1.0, 0.0], [0.0, 2.0]], dtype=torch.float64)
-    path = torch.tensor(
-        [[[2.0, 0.0], [0.0, 4.0]], [[4.0, 0.0], [0.0, 0.0]], [[8.0, 8.0], [1.0, 1.0]]], dtype=torch.float64
-    )  # (M + 1, N, P)
+    # four agents, three parameters, asymmetric values; g_0 per agent and a path of M = 2 steps plus its end
+    generator = torch.Generator().manual_seed(3)
+    lambdas = torch.tensor([1.0, 3.0, 0.5, 7.0], dtype=torch.float64)
+    g0 = torch.randn(4, 3, generator=generator, dtype=torch.float64)
+    path = torch.randn(3, 4, 3, generator=generator, dtype=torch.float64)  # (M + 1, N, P)
     beta, w = 0.5, lambdas[:, None] / (1 + lambdas[:, None])  # the normalised Lagrangian's weight per agent
 
     def ascent(meta):
         return meta_ascent(RobustTraining(1, meta=meta, beta=beta).settings(), lambdas, g0, path)
 
     for meta in ("none", "released"):  # their own-reward term is g_0 itself, carried by the mixed reward
-        torch.testing.assert_close(ascent(meta), torch.zeros(2, dtype=torch.float64))
+        torch.testing.assert_close(ascent(meta), torch.zeros(3, dtype=torch.float64))
     path_mean = path[:2].mean(0)  # (1 / M) (g_1 + g_2)
     torch.testing.assert_close(ascent("paper"), (w * (beta * path_mean - g0)).mean(0))
-    torch.testing.assert_close(ascent("literal"), (w * (-2 * beta * path_mean)).mean(0))
+    torch.testing.assert_close(ascent("literal"), (w * (-4 * beta * path_mean)).mean(0))
     torch.testing.assert_close(ascent("danskin"), (w * (path[0] - path[2] - g0)).mean(0))
 
 

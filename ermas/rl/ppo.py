@@ -195,8 +195,8 @@ def _split_like(flat: Tensor, parameters: list[Tensor]) -> list[Tensor]:
 def policy_gradient(policy: torch.nn.Module, batch: Batch) -> Tensor:
     """``(P,)`` the policy-gradient estimate ``mean_n A_n grad log pi(a_n | s_n)`` at the policy's current
     parameters (flattened in ``parameters()`` order; zero for parameters the policy's logits do not use),
-    with the advantages normalised as :func:`ppo_loss` normalises them: the gradient of PPO's policy
-    objective where its ratio is 1, so in the units of a PPO step's policy gradient. ``batch`` should be
+    with the advantages normalised over the whole batch (:func:`ppo_loss` does so per minibatch): the
+    gradient of PPO's policy objective where its ratio is 1, in about the units of a PPO step's. ``batch`` should be
     sampled by the policy at these parameters (the estimate is on-policy)."""
     parameters = list(policy.parameters())
     logits, _ = policy.evaluate(batch.observations, batch.mask)

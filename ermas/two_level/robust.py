@@ -142,7 +142,9 @@ def meta_ascent(
 
         ascent = (1 / N) sum_i lambda_i (d_i - g_0,i) / (1 + lambda_i)
 
-    so that the step's own-reward part becomes the variant's (Eq. 11 with Eq. 15-16 for ``paper``). Zero for
+    an approximation of replacing the step's own-reward part by the variant's (Eq. 11 with Eq. 15-16 for
+    ``paper``): the main step's advantages and each g are normalised by different spreads, and the vector
+    is fixed for the whole update, outside PPO's clipping (see the book's two-level chapter). Zero for
     ``none`` and ``released``. ``lambdas (N,)``, ``g_standard (N, P)`` (g_0 per agent), ``path_grads
     (M + 1, N, P)`` (g_1 .. g_{M+1}), all gradients in the units of :func:`ermas.rl.ppo.policy_gradient`.
     """
@@ -223,11 +225,12 @@ def train_robust(
         own_after = torch.stack([after.own_returns[groups[i], i].mean() for i in range(N_AGENTS)]).cpu().double()
         if gradient_meta:
             path.append(along_paths(after.deviations))
+        del after  # its batches are large; the main iterations play their own
         before = play_episode(env, agents, planner, generator, training)
         if gradient_meta:
             g_standard = torch.stack([policy_gradient(agents, _agent_rows(before.agents, i)) for i in range(N_AGENTS)])
         regret = regret_estimate(own_after, before.own_returns.mean(0).cpu().double())
-        del after, before  # their batches are large; the main iterations play their own
+        del before
         # 3. projected dual ascent on the multipliers
         state.lambdas = dual_step(settings, state.lambdas[None], regret[None], robust.dual_lr, robust.lambda_max)[0]
         # 4. the meta step: the release's pull away from each deviation, averaged over the agents sharing the
