@@ -122,15 +122,19 @@ class Batch:
         )
 
 
+def _normalised(advantages: Tensor) -> Tensor:
+    """Advantages centred and scaled to unit spread (a single sample has none, and is only centred)."""
+    centred = advantages - advantages.mean()
+    return centred / (advantages.std() + 1e-8) if len(advantages) > 1 else centred
+
+
 def ppo_loss(policy: torch.nn.Module, batch: Batch, config: PPOConfig, entropy_coef: float) -> tuple[Tensor, dict]:
     """The PPO loss on ``batch`` (to be minimised) and its parts."""
     logits, values = policy.evaluate(batch.observations, batch.mask)
     dist = masked_categorical(logits, batch.mask)
     log_probs = dist.log_prob(batch.actions).sum(-1)
     ratio = torch.exp(log_probs - batch.log_probs)
-    advantages = batch.advantages - batch.advantages.mean()
-    if len(batch) > 1:  # normalised to unit spread (a single sample has none)
-        advantages = advantages / (batch.advantages.std() + 1e-8)
+    advantages = _normalised(batch.advantages)
     policy_loss = -torch.min(ratio * advantages, ratio.clamp(1 - config.clip, 1 + config.clip) * advantages).mean()
     clipped_values = batch.values + (values - batch.values).clamp(-config.value_clip, config.value_clip)
     value_loss = 0.5 * torch.max((values - batch.returns) ** 2, (clipped_values - batch.returns) ** 2).mean()
@@ -163,8 +167,9 @@ def ppo_update(
     Raises ``FloatingPointError`` naming the minibatch where the loss is not finite.
     """
     parameters = list(policy.parameters())
-    if ascent is not None and ascent.shape != (sum(p.numel() for p in parameters),):
-        raise ValueError(f"ascent must have one entry per parameter ({sum(p.numel() for p in parameters)})")
+    size = sum(p.numel() for p in parameters)
+    if ascent is not None and ascent.shape != (size,):
+        raise ValueError(f"ascent must have one entry per parameter ({size})")
     stats: dict[str, float] = {}
     n = len(batch)
     # near-equal minibatches of at least minibatch_size samples (all of them equal where it divides n): a
@@ -201,9 +206,7 @@ def policy_gradient(policy: torch.nn.Module, batch: Batch) -> Tensor:
     parameters = list(policy.parameters())
     logits, _ = policy.evaluate(batch.observations, batch.mask)
     log_probs = masked_categorical(logits, batch.mask).log_prob(batch.actions).sum(-1)
-    advantages = batch.advantages - batch.advantages.mean()
-    if len(batch) > 1:
-        advantages = advantages / (batch.advantages.std() + 1e-8)
+    advantages = _normalised(batch.advantages)
     grads = torch.autograd.grad((advantages * log_probs).mean(), parameters, allow_unused=True)
     pieces = [torch.zeros_like(p) if g is None else g for g, p in zip(grads, parameters, strict=True)]
     return torch.cat([piece.reshape(-1) for piece in pieces])
