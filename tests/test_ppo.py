@@ -199,3 +199,26 @@ def test_an_ascent_direction_is_added_to_every_minibatch_step():
         ppo_update(
             policy, torch.optim.SGD(policy.parameters(), lr=1.0), batch, config, 0.0, torch.Generator(), torch.zeros(3)
         )
+
+
+def test_a_batch_takes_whole_rows_in_the_order_asked():
+    g = torch.Generator().manual_seed(0)
+    n = 7
+    batch = Batch(
+        {"spatial": torch.randint(0, 255, (n, 3, 3, 4), dtype=torch.uint8, generator=g), "flat": torch.randn(n, 5)},
+        torch.rand(n, 1, 6, generator=g) < 0.5,
+        torch.randint(0, 6, (n, 1), generator=g),
+        *torch.randn(4, n, generator=g),
+    )
+    index = torch.tensor([5, 0, 5, 3])
+    part = batch.take(index)
+    for got, full in [
+        *((part.observations[k], batch.observations[k]) for k in ("spatial", "flat")),
+        (part.mask, batch.mask),
+        (part.actions, batch.actions),
+        (part.log_probs, batch.log_probs),
+        (part.values, batch.values),
+        (part.advantages, batch.advantages),
+        (part.returns, batch.returns),
+    ]:
+        assert torch.equal(got, torch.stack([full[i] for i in index.tolist()]))

@@ -50,33 +50,21 @@ def agent_inputs(view: torch.Tensor, flat: torch.Tensor) -> dict[str, torch.Tens
     """The agent network's inputs from ``N`` agent observations, computed once per step and kept in the PPO
     batch: ``{"spatial": (N, w, w, 17) uint8, "flat": (N, 135) float32}``.
 
-    ``view (N, 9, w, w)`` uint8 (see ``ermas.economy.observations.agent_views``) becomes its 7 plain channels
-    and each identity channel one-hot over the agents it can name (1 the observer, ``j + 2`` agent ``j``;
-    0, nobody, is all zeros), channels last: the layout in which CPU convolutions with few channels run
-    about twice as fast, and in uint8 a quarter of the memory of floats.
+    ``view (N, 9, w, w)`` uint8 (see ``ermas.economy.observations.agent_views``) becomes its 7 plain channels,
+    then the house owner one-hot over the five identities it can name (1 the observer, ``j + 2`` agent ``j``;
+    0, nobody, is all zeros), then the agent position likewise; channels last: the layout in which CPU
+    convolutions with few channels run about twice as fast, and in uint8 a quarter of the memory of floats.
     """
     split = N_SPATIAL_CHANNELS - N_IDENTITY_CHANNELS
     n, _, height, width = view.shape
     pixels = view.permute(0, 2, 3, 1)  # (N, w, w, 9): free where the economy's views are channels-last already
-    spatial = torch.empty(n, height, width, split + _IDENTITY_ONE_HOT.shape[1], dtype=torch.uint8, device=view.device)
+    named = N_IDENTITIES - 1
+    spatial = torch.empty(n, height, width, split + N_IDENTITY_CHANNELS * named, dtype=torch.uint8, device=view.device)
     spatial[..., :split] = pixels[..., :split]
-    # both identity channels at once: one row of the table per (house owner, agent) pair
-    pair = pixels[..., split].long() * N_IDENTITIES + pixels[..., split + 1].long()
-    spatial[..., split:] = _IDENTITY_ONE_HOT.to(view.device)[pair]
+    identities, one_hot = pixels[..., split:], spatial[..., split:]
+    for k in range(named):  # column k of each identity channel's block: "is identity k + 1", both channels at once
+        torch.eq(identities, k + 1, out=one_hot[..., k::named])
     return {"spatial": spatial, "flat": flat.to(torch.float32)}
-
-
-def _identity_one_hot() -> torch.Tensor:
-    """``(6 * 6, 10)`` uint8: for the pair (house owner ``h``, agent ``a``) at row ``6 h + a``, ``h`` one-hot in
-    the first five columns and ``a`` in the last five (identity 0, nobody, sets none)."""
-    table = torch.zeros(N_IDENTITIES, N_IDENTITIES, 2 * (N_IDENTITIES - 1), dtype=torch.uint8)
-    for k in range(1, N_IDENTITIES):
-        table[k, :, k - 1] = 1
-        table[:, k, N_IDENTITIES - 1 + k - 1] = 1
-    return table.flatten(0, 1)
-
-
-_IDENTITY_ONE_HOT = _identity_one_hot()
 
 
 class _AgentTower(nn.Module):
@@ -121,7 +109,7 @@ class AgentNetwork(nn.Module):
 
     def evaluate(self, observations: dict[str, torch.Tensor], mask: torch.Tensor | None) -> tuple[torch.Tensor, ...]:
         # (N, w, w, C) uint8 read as (N, C, w, w): a channels-last float tensor, as the convolutions want it
-        spatial = observations["spatial"].permute(0, 3, 1, 2).to(self.dtype)
+        spatial = observations["spatial"].to(self.dtype).permute(0, 3, 1, 2)
         flat = observations["flat"].to(self.dtype)
         features = self.policy_tower(spatial, flat)
         value_features = features if self.value_tower is None else self.value_tower(spatial, flat)

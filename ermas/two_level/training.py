@@ -27,7 +27,7 @@ import torch
 from ermas.checkpoint import load_checkpoint, run_resumable
 from ermas.economy import Economy, EconomyConfig, observe
 from ermas.manifest import sha256
-from ermas.rl.ppo import Batch, PPOConfig, gae, masked_categorical, ppo_update, sample_actions
+from ermas.rl.ppo import Batch, PPOConfig, gae, masked_categorical, ppo_update, sample_actions, take_rows
 from ermas.two_level.networks import AgentNetwork, PlannerNetwork, agent_inputs
 
 
@@ -178,7 +178,7 @@ def play_episode(
             actions = actions.clone()  # the shared policy's record keeps its own draws
         for i, (deviation, steps) in enumerate(zip(deviations, deviation_steps, strict=True)):
             rows = groups[i] * a + i  # agent i's samples in group i
-            seen = {name: value[rows] for name, value in inputs.items()}
+            seen = {name: take_rows(value, rows) for name, value in inputs.items()}
             actions[groups[i], i] = steps.act(deviation, seen, obs.agent_mask[groups[i], i, None], generator)[:, 0]
         result = env.step(actions, rates)
         own.append(result.rewards)
