@@ -36,11 +36,12 @@ def main() -> None:
     print(f"  ratio: {mine.steps_per_second / theirs:.1f}x (goal: 20x)")
     print(
         f"  ceiling with these networks: {mine.ceiling(theirs):.0f}x (the package's time per step over our "
-        "PPO update's alone, which both sides pay per step)"
+        "networks' alone, the PPO update and the acting forward pass, which both sides pay per step)"
     )
     print(
         f"  where our time goes: {mine.simulator_share:.0%} the economy (step and observations), "
-        f"{mine.acting_share:.0%} acting (network forward, sampling, batch assembly), "
+        f"{mine.acting_share:.0%} acting ({mine.forward_share:.0%} the network's forward pass, the rest sampling "
+        "and batch assembly), "
         f"{mine.update_share:.0%} the PPO update"
     )
     print(

@@ -17,8 +17,8 @@ from dataclasses import dataclass, replace
 import numpy as np
 import torch
 
-from ermas.economy import Economy, EconomyConfig, observe
-from ermas.rl.ppo import ppo_update
+from ermas.economy import N_AGENTS, Economy, EconomyConfig, observe
+from ermas.rl.ppo import Batch, ppo_update
 from ermas.testing.economy_reference import make_reference_env, package_agent_flat
 from ermas.two_level.networks import agent_inputs
 from ermas.two_level.presets import preset
@@ -27,21 +27,26 @@ from ermas.two_level.training import Trajectory, build_networks, play_episode
 
 @dataclass(frozen=True)
 class Throughput:
-    """Environment steps per second with learning, and the shares of the time: the PPO update, and the
-    economy alone (step and observations, measured apart with random actions); acting is the rest."""
+    """Environment steps per second with learning, and the shares of the time: the PPO update, the
+    economy alone (step and observations, measured apart with random actions), and the network's forward
+    pass while acting (measured apart on the episode's own inputs, in the acting loop's batches); acting is
+    everything but the update and the economy, the forward pass included."""
 
     steps_per_second: float
     update_share: float
     simulator_share: float
+    forward_share: float
 
     @property
     def acting_share(self) -> float:
         return 1.0 - self.update_share - self.simulator_share
 
     def ceiling(self, baseline_steps_per_second: float) -> float:
-        """The largest ratio over a baseline that pays the same PPO update per step: the baseline's seconds
-        per step over this run's update alone, reached only if acting and the economy cost nothing."""
-        return self.steps_per_second / (self.update_share * baseline_steps_per_second)
+        """The largest ratio over a baseline that runs the same networks and PPO: the baseline's seconds per
+        step over this run's network time alone (the update, and the acting forward pass), reached only if
+        the economy, sampling and bookkeeping cost nothing. The baseline pays the same update per step and
+        at least the same forward pass (its batches of a few environments cost more per row than ours)."""
+        return self.steps_per_second / ((self.update_share + self.forward_share) * baseline_steps_per_second)
 
 
 def free_market(layout: str) -> EconomyConfig:
@@ -61,6 +66,16 @@ def simulator_only(config: EconomyConfig, envs: int, steps: int) -> float:
     return (time.perf_counter() - start) / (steps * envs)
 
 
+def forward_only(network: torch.nn.Module, batch: Batch, rows: int) -> float:
+    """Seconds of the network's forward pass over ``batch``'s inputs, ``rows`` at a time (no gradients)."""
+    start = time.perf_counter()
+    with torch.no_grad():
+        for first in range(0, len(batch), rows):
+            part = slice(first, first + rows)
+            network.evaluate({name: obs[part] for name, obs in batch.observations.items()}, batch.mask[part])
+    return time.perf_counter() - start
+
+
 def ours(config: EconomyConfig, envs: int, iterations: int) -> Throughput:
     """This package's throughput on ``envs`` environments in one batch over ``iterations`` episodes."""
     training = replace(preset("laptop").phase1, iterations=iterations, n_envs=envs)
@@ -68,16 +83,18 @@ def ours(config: EconomyConfig, envs: int, iterations: int) -> Throughput:
     network, _ = build_networks(config, training)
     optimizer = torch.optim.Adam(network.parameters(), lr=training.agent_ppo.lr)
     generator = torch.Generator().manual_seed(0)
-    playing = updating = 0.0
+    playing = updating = forward = 0.0
     for _ in range(iterations):
         start = time.perf_counter()
         batch = play_episode(env, network, None, generator, training).agents
         middle = time.perf_counter()
         ppo_update(network, optimizer, batch, training.agent_ppo, training.agent_entropy, generator)
         playing, updating = playing + middle - start, updating + time.perf_counter() - middle
-    rate = iterations * envs * env.config.episode_length / (playing + updating)
+        forward += forward_only(network, batch, envs * N_AGENTS)
+    total = playing + updating
+    rate = iterations * envs * env.config.episode_length / total
     simulator = simulator_only(config, envs, min(100, config.episode_length))
-    return Throughput(rate, updating / (playing + updating), simulator * rate)
+    return Throughput(rate, updating / total, simulator * rate, forward / total)
 
 
 def package(config: EconomyConfig, envs: int, iterations: int) -> float:
