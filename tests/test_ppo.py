@@ -222,3 +222,30 @@ def test_a_batch_takes_whole_rows_in_the_order_asked():
         (part.returns, batch.returns),
     ]:
         assert torch.equal(got, torch.stack([full[i] for i in index.tolist()]))
+
+
+class _RecordingSGD(torch.optim.SGD):
+    """SGD at learning rate 0 (the parameters stay put) that records the gradient of every step."""
+
+    def __init__(self, params) -> None:
+        super().__init__(params, lr=0.0)
+        self.grads: list[torch.Tensor] = []
+
+    def step(self, closure=None):
+        self.grads.append(torch.cat([p.grad.flatten() for group in self.param_groups for p in group["params"]]))
+        return super().step(closure)
+
+
+def test_the_ascent_direction_enters_every_minibatch_of_every_epoch():
+    probs, rewards = [0.5, 0.25, 0.25], [1.0, 0.0, -1.0]
+    config = PPOConfig(minibatch_size=8, max_grad_norm=1e9, epochs=2)
+    ascent = torch.tensor([0.3, -0.1, 0.2, 5.0])
+    grads = {}
+    for name, direction in (("plain", None), ("pushed", ascent)):
+        policy, batch = _enumerated_bandit(probs, 32, rewards)  # 32 samples: 4 minibatches per epoch
+        optimizer = _RecordingSGD(policy.parameters())
+        ppo_update(policy, optimizer, batch, config, 0.0, torch.Generator().manual_seed(0), direction)
+        grads[name] = torch.stack(optimizer.grads)
+    assert grads["plain"].shape[0] == 8
+    assert not torch.equal(grads["plain"][0], grads["plain"][1])  # the minibatches differ
+    torch.testing.assert_close(grads["plain"] - grads["pushed"], ascent.expand(8, -1))

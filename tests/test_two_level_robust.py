@@ -1,6 +1,6 @@
 """ERMAS on the economy at a tiny size: the mixed reward's closed form, deviating agents acting in their own
 group of environments, the projected dual step on sampled regrets, the multipliers' limits, resuming
-after Ctrl-C with the same bits, and the MARL control's budget."""
+after Ctrl-C with the same bits, what the gradient meta variants read, and the MARL control's budget."""
 
 import os
 import signal
@@ -10,7 +10,7 @@ import pytest
 import torch
 
 import ermas.two_level.robust as robust_module
-from ermas.economy import SMALL_LAYOUT, Economy, EconomyConfig
+from ermas.economy import SMALL_LAYOUT, Economy, EconomyConfig, observe
 from ermas.method import normalised_lagrangian_reward
 from ermas.rl.ppo import PPOConfig
 from ermas.two_level.networks import AgentNetwork
@@ -63,6 +63,25 @@ def test_each_deviation_acts_for_its_agent_in_its_own_group_of_environments():
     assert episode.own_returns.shape == (8, 4)
     with pytest.raises(ValueError, match="do not split into 4 equal groups"):
         play_episode(Economy(6, free, seed=0), shared, None, torch.Generator(), TINY, deviations=deviations)
+
+
+def test_an_agents_rows_of_a_shared_batch_are_its_own_steps_in_order():
+    free = replace(PLANNER, tax_model="none")
+    generator = torch.Generator().manual_seed(0)
+    episode = play_episode(Economy(3, free, seed=0), AgentNetwork(width=16), None, generator, TINY)
+    steps = free.episode_length
+    actions = episode.agents.actions.view(steps, 3, 4)
+    rows = [robust_module._agent_rows(episode.agents, i) for i in range(4)]
+    # replay the episode's actions in a twin economy: agent i's rows are what agent i saw, step by step
+    twin = Economy(3, free, seed=0)
+    twin.reset()
+    for t in range(steps):
+        seen = observe(twin)
+        for i in range(4):
+            torch.testing.assert_close(rows[i].observations["flat"][3 * t : 3 * t + 3], seen.agent_flat[:, i])
+            assert torch.equal(rows[i].actions[3 * t : 3 * t + 3, 0], actions[t, :, i])
+        twin.step(actions[t])
+    assert all(len(r) == 3 * steps for r in rows)
 
 
 def test_the_dual_step_follows_the_sampled_regret_within_its_limits(phase2):
@@ -135,6 +154,39 @@ def test_a_gradient_meta_variant_moves_the_agents_and_logs_its_size(phase2, meta
     assert varied.history["meta_ascent_norm"][0] > 0 and "meta_ascent_norm" not in plain.history
     moved = [not torch.equal(a, b) for a, b in zip(varied.agents.parameters(), plain.agents.parameters(), strict=True)]
     assert any(moved)
+
+
+def test_the_gradient_variants_read_each_deviation_along_its_path_and_the_shared_policy_on_its_agents(
+    phase2, monkeypatch
+):
+    calls = []  # (policy, its parameters when called, the batch's size)
+    original = robust_module.policy_gradient
+
+    def recording(policy, batch):
+        calls.append((policy, robust_module._flat(policy).clone(), len(batch)))
+        return original(policy, batch)
+
+    monkeypatch.setattr(robust_module, "policy_gradient", recording)
+    start = AgentNetwork(width=16)
+    start.load_state_dict(torch.load(phase2, weights_only=True)["state"]["agents"])
+    m = 2
+    robust = RobustTraining(outer_steps=1, main_iterations=1, deviation_iterations=m, meta="paper")
+    state = train_robust(PLANNER, TINY, robust, phase2, progress=False)
+    deviation_calls = [c for c in calls if c[0] is not state.agents]
+    shared_calls = [c for c in calls if c[0] is state.agents]
+    # g_1 .. g_{M+1} for each of the four copies, in order along each path; g_0 for each agent
+    assert len(deviation_calls) == 4 * (m + 1) and len(shared_calls) == 4
+    per_copy: dict[int, list] = {}
+    for policy, parameters, size in deviation_calls:
+        per_copy.setdefault(id(policy), []).append(parameters)
+        assert size == TINY.n_envs // 4 * PLANNER.episode_length  # agent i's samples in its own group
+    assert len(per_copy) == 4
+    for path in per_copy.values():
+        torch.testing.assert_close(path[0], robust_module._flat(start), rtol=0, atol=0)  # g_1 at the start
+        assert all(not torch.equal(a, b) for a, b in zip(path, path[1:], strict=False))  # later g's after updates
+    for _, parameters, size in shared_calls:
+        torch.testing.assert_close(parameters, robust_module._flat(start), rtol=0, atol=0)  # g_0 at the start
+        assert size == TINY.n_envs * PLANNER.episode_length  # one agent's rows of every environment
 
 
 def test_the_marl_control_gets_as_many_planner_updates(phase2):
