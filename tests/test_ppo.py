@@ -172,13 +172,13 @@ def _enumerated_bandit(probs: list[float], copies: int, rewards: list[float]) ->
     return policy, batch
 
 
-def test_the_policy_gradient_is_the_exact_gradient_of_the_expected_normalised_advantage():
+def test_the_policy_gradient_is_the_exact_gradient_of_the_expected_centred_advantage():
     probs, rewards = [0.5, 0.25, 0.125, 0.125], [1.0, -2.0, 4.0, 0.5]
     policy, batch = _enumerated_bandit(probs, 64, rewards)
     got = policy_gradient(policy, batch)
-    # closed form: d/dz sum_a pi_a(z) A_a at the softmax logits z, A the batch-normalised advantages
-    normalised = (batch.advantages - batch.advantages.mean()) / (batch.advantages.std() + 1e-8)
-    a_of_action = torch.zeros(4).index_put_((batch.actions[:, 0],), normalised)
+    # closed form: d/dz sum_a pi_a(z) A_a at the softmax logits z, A the batch-centred advantages (unscaled)
+    centred = batch.advantages - batch.advantages.mean()
+    a_of_action = torch.zeros(4).index_put_((batch.actions[:, 0],), centred)
     pi = torch.tensor(probs)
     expected_logits = pi * (a_of_action - (pi * a_of_action).sum())
     torch.testing.assert_close(got, torch.cat([expected_logits, torch.zeros(1)]))  # the value gets none

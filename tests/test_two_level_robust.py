@@ -156,9 +156,7 @@ def test_a_gradient_meta_variant_moves_the_agents_and_logs_its_size(phase2, meta
     assert any(moved)
 
 
-def test_the_gradient_variants_read_each_deviation_along_its_path_and_the_shared_policy_on_its_agents(
-    phase2, monkeypatch
-):
+def test_the_gradient_variants_read_each_path_and_the_shared_policy_and_scale_to_each_main_step(phase2, monkeypatch):
     calls = []  # (policy, its parameters when called, the batch's size)
     original = robust_module.policy_gradient
 
@@ -166,11 +164,25 @@ def test_the_gradient_variants_read_each_deviation_along_its_path_and_the_shared
         calls.append((policy, robust_module._flat(policy).clone(), len(batch)))
         return original(policy, batch)
 
+    directions, steps = [], []  # meta_ascent's directions; the main updates' (batch, ascent)
+    original_ascent, original_update = robust_module.meta_ascent, robust_module.ppo_update
+
+    def recording_ascent(*args):
+        directions.append(original_ascent(*args))
+        return directions[-1]
+
+    def recording_update(policy, optimizer, batch, config, entropy, generator, ascent=None):
+        if ascent is not None:
+            steps.append((batch, ascent))
+        return original_update(policy, optimizer, batch, config, entropy, generator, ascent)
+
     monkeypatch.setattr(robust_module, "policy_gradient", recording)
+    monkeypatch.setattr(robust_module, "meta_ascent", recording_ascent)
+    monkeypatch.setattr(robust_module, "ppo_update", recording_update)
     start = AgentNetwork(width=16)
     start.load_state_dict(torch.load(phase2, weights_only=True)["state"]["agents"])
     m = 2
-    robust = RobustTraining(outer_steps=1, main_iterations=1, deviation_iterations=m, meta="paper")
+    robust = RobustTraining(outer_steps=1, main_iterations=2, deviation_iterations=m, meta="paper")
     state = train_robust(PLANNER, TINY, robust, phase2, progress=False)
     deviation_calls = [c for c in calls if c[0] is not state.agents]
     shared_calls = [c for c in calls if c[0] is state.agents]
@@ -187,6 +199,10 @@ def test_the_gradient_variants_read_each_deviation_along_its_path_and_the_shared
     for _, parameters, size in shared_calls:
         torch.testing.assert_close(parameters, robust_module._flat(start), rtol=0, atol=0)  # g_0 at the start
         assert size == TINY.n_envs * PLANNER.episode_length  # one agent's rows of every environment
+    # each main update gets the direction in its own units: divided by its episode's advantage spread
+    assert len(directions) == 1 and len(steps) == robust.main_iterations
+    for batch, ascent in steps:
+        torch.testing.assert_close(ascent, directions[0].float() / (batch.advantages.std() + 1e-8))
 
 
 def test_the_marl_control_gets_as_many_planner_updates(phase2):

@@ -8,7 +8,7 @@ Read top to bottom, in the manner of CleanRL's single-file algorithms:
 3. :func:`ppo_loss`: the clipped policy loss, the clipped value loss and the entropy bonus;
 4. :func:`ppo_update`: shuffled minibatches over the batch for ``epochs`` passes, with gradient clipping;
 5. :func:`policy_gradient`: the plain policy-gradient estimate on a batch (the gradient of PPO's surrogate
-   where the ratio is 1), which ERMAS's meta-gradient variants combine.
+   where the ratio is 1, in the advantages' units), which ERMAS's meta-gradient variants combine.
 
 A policy is any ``torch.nn.Module`` with ``evaluate(observations, mask) -> (logits, values)``: logits
 ``(N, K, A)`` for ``K`` action heads of ``A`` choices each (an agent has one head, the tax planner one per
@@ -207,14 +207,14 @@ def _split_like(flat: Tensor, parameters: list[Tensor]) -> list[Tensor]:
 
 def policy_gradient(policy: torch.nn.Module, batch: Batch) -> Tensor:
     """``(P,)`` the policy-gradient estimate ``mean_n A_n grad log pi(a_n | s_n)`` at the policy's current
-    parameters (flattened in ``parameters()`` order; zero for parameters the policy's logits do not use),
-    with the advantages normalised over the whole batch (:func:`ppo_loss` does so per minibatch): the
-    gradient of PPO's policy objective where its ratio is 1, in about the units of a PPO step's. ``batch`` should be
-    sampled by the policy at these parameters (the estimate is on-policy)."""
+    parameters (flattened in ``parameters()`` order; zero for parameters the policy's logits do not use):
+    the gradient of PPO's policy objective where its ratio is 1, with the advantages centred over the whole
+    batch but not scaled (in the advantages' units; :func:`ppo_loss` also divides by their spread). ``batch``
+    should be sampled by the policy at these parameters (the estimate is on-policy)."""
     parameters = list(policy.parameters())
     logits, _ = policy.evaluate(batch.observations, batch.mask)
     log_probs = masked_categorical(logits, batch.mask).log_prob(batch.actions).sum(-1)
-    advantages = _normalised(batch.advantages)
+    advantages = batch.advantages - batch.advantages.mean()
     grads = torch.autograd.grad((advantages * log_probs).mean(), parameters, allow_unused=True)
     pieces = [torch.zeros_like(p) if g is None else g for g, p in zip(grads, parameters, strict=True)]
     return torch.cat([piece.reshape(-1) for piece in pieces])

@@ -132,8 +132,9 @@ def _flat(network: torch.nn.Module) -> torch.Tensor:
 def meta_ascent(
     settings: RunSettings, lambdas: torch.Tensor, g_standard: torch.Tensor, path_grads: torch.Tensor
 ) -> torch.Tensor:
-    """``(P,)`` float64: the fixed direction a gradient meta variant adds to every minibatch of the agents'
-    main PPO updates (:func:`ermas.rl.ppo.ppo_update`'s ``ascent``).
+    """``(P,)`` float64: the direction a gradient meta variant adds to every minibatch of the agents' main PPO
+    updates (:func:`ermas.rl.ppo.ppo_update`'s ``ascent``), in the advantages' units: each main update
+    divides it by the spread of its episode's advantages, as PPO divides theirs.
 
     The main iterations already ascend the release's form: the normalised Lagrangian reward carries agent
     ``i``'s own reward, so its PPO step holds ``(-grad J_r + lambda_i g_0) / (1 + lambda_i)``. A variant whose
@@ -143,10 +144,10 @@ def meta_ascent(
         ascent = (1 / N) sum_i lambda_i (d_i - g_0,i) / (1 + lambda_i)
 
     an approximation of replacing the step's own-reward part by the variant's (Eq. 11 with Eq. 15-16 for
-    ``paper``): the main step's advantages and each g are normalised by different spreads, and the vector
-    is fixed for the whole update, outside PPO's clipping (see the book's two-level chapter). Zero for
-    ``none`` and ``released``. ``lambdas (N,)``, ``g_standard (N, P)`` (g_0 per agent), ``path_grads
-    (M + 1, N, P)`` (g_1 .. g_{M+1}), all gradients in the units of :func:`ermas.rl.ppo.policy_gradient`.
+    ``paper``): the g's are estimated on other episodes than the main step's, and the vector is fixed for
+    the whole update, outside PPO's clipping (see the book's two-level chapter). Zero for ``none`` and
+    ``released``. ``lambdas (N,)``, ``g_standard (N, P)`` (g_0 per agent), ``path_grads (M + 1, N, P)``
+    (g_1 .. g_{M+1}), all gradients from :func:`ermas.rl.ppo.policy_gradient` (advantages centred, unscaled).
     """
     terms = own_reward_terms(lambdas[None], settings.beta, g_standard[None], path_grads[:, None], len(lambdas))
     chosen = select_variant(terms, settings.meta)[0]
@@ -176,7 +177,8 @@ def train_robust(
     same call resumes from it. ``history`` holds per outer step: ``lambda_i`` and ``regret_i`` of every agent
     (the multiplier after the step's dual update, the regret it used), the main iterations' mean
     productivity, equality, social welfare, agent and planner returns, and with a gradient meta variant
-    ``meta_ascent_norm``, the length of :func:`meta_ascent`'s direction.
+    ``meta_ascent_norm``, the length of the correction added to each main minibatch step (mean over the
+    main iterations).
     """
     if economy.tax_model != "planner":
         raise ValueError(f"ERMAS trains a planner: economy.tax_model must be 'planner'; got {economy.tax_model!r}")
@@ -253,8 +255,20 @@ def train_robust(
         stats_sum: dict[str, float] = {}
         for _ in range(robust.main_iterations):
             episode = play_episode(env, agents, planner, generator, training, agent_reward=mixed)
+            step_ascent = None
+            if ascent is not None:  # in this step's units: PPO divides the advantages by their spread
+                step_ascent = ascent / (episode.agents.advantages.std() + 1e-8)
+                stats_sum["meta_ascent_norm"] = stats_sum.get("meta_ascent_norm", 0.0) + float(
+                    step_ascent.norm() / robust.main_iterations
+                )
             ppo_update(
-                agents, agent_optimizer, episode.agents, training.agent_ppo, training.agent_entropy, generator, ascent
+                agents,
+                agent_optimizer,
+                episode.agents,
+                training.agent_ppo,
+                training.agent_entropy,
+                generator,
+                step_ascent,
             )
             entropy = training.planner_entropy_end
             ppo_update(planner, planner_optimizer, episode.planner, training.planner_ppo, entropy, generator)
@@ -262,8 +276,6 @@ def train_robust(
                 stats_sum[name] = stats_sum.get(name, 0.0) + value / robust.main_iterations
         for i in range(N_AGENTS):
             stats_sum[f"lambda_{i}"], stats_sum[f"regret_{i}"] = float(state.lambdas[i]), float(regret[i])
-        if ascent is not None:
-            stats_sum["meta_ascent_norm"] = float(ascent.norm())
         for name, value in stats_sum.items():
             if not math.isfinite(value):
                 raise FloatingPointError(f"ERMAS diverged in outer step {state.iteration}: {name} = {value}")
