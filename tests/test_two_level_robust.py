@@ -160,9 +160,10 @@ def test_the_gradient_variants_read_each_path_and_the_shared_policy_and_scale_to
     calls = []  # (policy, its parameters when called, the batch's size)
     original = robust_module.policy_gradient
 
-    def recording(policy, batch):
+    def recording(policy, batch, chunk_size=None):
+        assert chunk_size == TINY.agent_ppo.minibatch_size
         calls.append((policy, robust_module._flat(policy).clone(), len(batch)))
-        return original(policy, batch)
+        return original(policy, batch, chunk_size)
 
     directions, steps = [], []  # meta_ascent's directions; the main updates' (batch, ascent)
     original_ascent, original_update = robust_module.meta_ascent, robust_module.ppo_update

@@ -205,16 +205,23 @@ def _split_like(flat: Tensor, parameters: list[Tensor]) -> list[Tensor]:
     return [piece.view_as(p).to(p.dtype) for piece, p in zip(pieces, parameters, strict=True)]
 
 
-def policy_gradient(policy: torch.nn.Module, batch: Batch) -> Tensor:
+def policy_gradient(policy: torch.nn.Module, batch: Batch, chunk_size: int | None = None) -> Tensor:
     """``(P,)`` the policy-gradient estimate ``mean_n A_n grad log pi(a_n | s_n)`` at the policy's current
     parameters (flattened in ``parameters()`` order; zero for parameters the policy's logits do not use):
     the gradient of PPO's policy objective where its ratio is 1, with the advantages centred over the whole
     batch but not scaled (in the advantages' units; :func:`ppo_loss` also divides by their spread). ``batch``
-    should be sampled by the policy at these parameters (the estimate is on-policy)."""
+    should be sampled by the policy at these parameters (the estimate is on-policy). ``chunk_size``: rows
+    per forward and backward pass, to bound the memory (all rows at once by default)."""
     parameters = list(policy.parameters())
-    logits, _ = policy.evaluate(batch.observations, batch.mask)
-    log_probs = masked_categorical(logits, batch.mask).log_prob(batch.actions).sum(-1)
-    advantages = batch.advantages - batch.advantages.mean()
-    grads = torch.autograd.grad((advantages * log_probs).mean(), parameters, allow_unused=True)
-    pieces = [torch.zeros_like(p) if g is None else g for g, p in zip(grads, parameters, strict=True)]
-    return torch.cat([piece.reshape(-1) for piece in pieces])
+    n = len(batch)
+    centred = batch.advantages - batch.advantages.mean()
+    total = [torch.zeros_like(p) for p in parameters]
+    for index in torch.arange(n, device=batch.actions.device).split(chunk_size or n):
+        part = batch.take(index)
+        logits, _ = policy.evaluate(part.observations, part.mask)
+        log_probs = masked_categorical(logits, part.mask).log_prob(part.actions).sum(-1)
+        objective = (take_rows(centred, index) * log_probs).sum() / n
+        for summed, grad in zip(total, torch.autograd.grad(objective, parameters, allow_unused=True), strict=True):
+            if grad is not None:
+                summed += grad
+    return torch.cat([summed.reshape(-1) for summed in total])

@@ -211,8 +211,10 @@ def train_robust(
         deviations = [copy.deepcopy(agents) for _ in range(N_AGENTS)]
         optimizers = [torch.optim.Adam(d.parameters(), lr=training.agent_ppo.lr) for d in deviations]
 
+        rows = training.agent_ppo.minibatch_size  # per pass of the policy gradients: a PPO minibatch's memory
+
         def along_paths(batches: list[Batch]) -> torch.Tensor:  # (N, P): each deviation's own-reward gradient
-            return torch.stack([policy_gradient(d, b) for d, b in zip(deviations, batches, strict=True)])
+            return torch.stack([policy_gradient(d, b, rows) for d, b in zip(deviations, batches, strict=True)])
 
         path: list[torch.Tensor] = []  # with a gradient variant: (N, P) policy gradients at each point of the paths
         for _ in range(robust.deviation_iterations):
@@ -230,7 +232,9 @@ def train_robust(
         del after  # its batches are large; the main iterations play their own
         before = play_episode(env, agents, planner, generator, training)
         if gradient_meta:
-            g_standard = torch.stack([policy_gradient(agents, _agent_rows(before.agents, i)) for i in range(N_AGENTS)])
+            g_standard = torch.stack(
+                [policy_gradient(agents, _agent_rows(before.agents, i), rows) for i in range(N_AGENTS)]
+            )
         regret = regret_estimate(own_after, before.own_returns.mean(0).cpu().double())
         del before
         # 3. projected dual ascent on the multipliers
