@@ -210,7 +210,6 @@ def train_robust(
         # 1. deviation search: each agent's copy of the shared policy learns on its own reward alone
         deviations = [copy.deepcopy(agents) for _ in range(N_AGENTS)]
         optimizers = [torch.optim.Adam(d.parameters(), lr=training.agent_ppo.lr) for d in deviations]
-
         rows = training.agent_ppo.minibatch_size  # per pass of the policy gradients: a PPO minibatch's memory
 
         def along_paths(batches: list[Batch]) -> torch.Tensor:  # (N, P): each deviation's own-reward gradient
@@ -262,18 +261,9 @@ def train_robust(
             step_ascent = None
             if ascent is not None:  # in this step's units: PPO divides the advantages by their spread
                 step_ascent = ascent / (episode.agents.advantages.std() + 1e-8)
-                stats_sum["meta_ascent_norm"] = stats_sum.get("meta_ascent_norm", 0.0) + float(
-                    step_ascent.norm() / robust.main_iterations
-                )
-            ppo_update(
-                agents,
-                agent_optimizer,
-                episode.agents,
-                training.agent_ppo,
-                training.agent_entropy,
-                generator,
-                step_ascent,
-            )
+                episode.stats["meta_ascent_norm"] = float(step_ascent.norm())
+            agent_ppo, agent_entropy = training.agent_ppo, training.agent_entropy
+            ppo_update(agents, agent_optimizer, episode.agents, agent_ppo, agent_entropy, generator, step_ascent)
             entropy = training.planner_entropy_end
             ppo_update(planner, planner_optimizer, episode.planner, training.planner_ppo, entropy, generator)
             for name, value in episode.stats.items():
