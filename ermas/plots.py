@@ -168,9 +168,22 @@ FIG6_STYLES = {
 
 def fig6_welfare_panel(summary: pd.DataFrame, training_eta: float = 0.23) -> Figure:
     """Figure 6's welfare panel: social welfare of the evaluation agents against the test eta, mean and
-    standard error over seeds per method (a method evaluated at one eta only is a single point)."""
+    standard error over seeds per method (a method evaluated at one eta only is a single point); a point
+    whose mean holds an evaluation that did not converge (``summary.converged < summary.seeds``) is ringed."""
     fig, ax = plt.subplots(figsize=(7.5, 4.5), constrained_layout=True)
     _curves_by_method(ax, summary, "eta", "se", FIG6_STYLES)
+    unsettled = summary[summary.converged < summary.seeds]
+    if len(unsettled):
+        ax.scatter(
+            unsettled.eta,
+            unsettled["mean"],
+            s=160,
+            facecolors="none",
+            edgecolors="black",
+            lw=0.8,
+            zorder=3,
+            label="not every seed converged",
+        )
     ax.axvline(training_eta, color="grey", ls="--", lw=0.8, label="training eta")
     ax.set_xlabel("test eta (the agents' risk aversion)")
     ax.set_ylabel("social welfare (equality x productivity)")

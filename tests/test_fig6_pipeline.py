@@ -15,8 +15,18 @@ import torch
 
 from ermas.experiments.fig6 import METHODS, RANDOM, ROBUST_METHODS, main, plan, run_pipeline
 from ermas.experiments.fig6_figure import live_claim, live_retrain, replay
-from ermas.experiments.fig6_results import gains_over, load, part1_claims, part2_claims, planner_checks, store, summary
+from ermas.experiments.fig6_results import (
+    gains_over,
+    load,
+    part1_claims,
+    part2_claims,
+    planner_checks,
+    store,
+    summary,
+    welfare_table,
+)
 from ermas.manifest import check_files
+from ermas.plots import fig6_welfare_panel
 from ermas.two_level.evaluation import TEST_ETAS
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -177,3 +187,21 @@ def test_gains_over_a_reference_are_paired_by_seed():
     assert gains.loc[("ERMAS", 0.1), "mean"] == pytest.approx((10.0 - 10.0) / 2)  # +10% and -10%
     assert gains.loc[("ERMAS", 0.1), "se"] == pytest.approx(np.std([10.0, -10.0], ddof=1) / np.sqrt(2))
     assert gains.loc[("ERMAS", 0.3), "mean"] == pytest.approx(50.0) and np.isnan(gains.loc[("ERMAS", 0.3), "se"])
+
+
+def test_means_that_hold_unconverged_evaluations_are_marked_in_the_table_and_the_figure():
+    evaluations = pd.DataFrame(
+        {
+            "seed": [0, 1, 0, 1],
+            "method": ["MARL", "MARL", "Saez", "Saez"],
+            "eta": [0.23] * 4,
+            "welfare": [1.0, 2.0, 3.0, 5.0],
+            "converged": [True, False, True, True],
+        }
+    )
+    table = summary(evaluations)
+    text = welfare_table(table)
+    assert text.loc[0.23, "MARL"] == "1.5 (1 of 2 converged)" and text.loc[0.23, "Saez"] == "4.0"
+    ax = fig6_welfare_panel(table).axes[0]
+    ringed = [c for c in ax.collections if c.get_label() == "not every seed converged"]
+    assert len(ringed) == 1 and ringed[0].get_offsets().tolist() == [[0.23, 1.5]]

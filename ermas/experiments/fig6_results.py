@@ -176,6 +176,17 @@ def summary(evaluations: pd.DataFrame) -> pd.DataFrame:
     return table.reset_index()
 
 
+def welfare_table(table: pd.DataFrame) -> pd.DataFrame:
+    """:func:`summary`'s means as text, one row per test eta and one column per method; a cell where not
+    every seed's evaluation converged carries how many did, e.g. ``"43.0 (2 of 3 converged)"``: the mean
+    keeps those runs, marked, not silently."""
+    text = [
+        f"{mean:.1f}" + ("" if converged == seeds else f" ({converged} of {seeds} converged)")
+        for mean, converged, seeds in zip(table["mean"], table.converged, table.seeds, strict=True)
+    ]
+    return table.assign(text=text).pivot(index="eta", columns="method", values="text").fillna("")
+
+
 def gains_over(evaluations: pd.DataFrame, reference: str) -> pd.DataFrame:
     """Each method's welfare relative to ``reference``'s at the same seed and eta, in percent: mean and
     standard error over seeds per method and eta (the reference itself left out)."""
