@@ -2,6 +2,7 @@
 redone once, the manifest's hashes check, and bad input is refused before anything runs."""
 
 import json
+import re
 import signal
 import subprocess
 import sys
@@ -13,7 +14,7 @@ import pandas as pd
 import pytest
 import torch
 
-from ermas.experiments.fig6 import METHODS, RANDOM, ROBUST_METHODS, main, plan, run_pipeline
+from ermas.experiments.fig6 import METHODS, RANDOM, ROBUST_METHODS, Run, execute, main, plan, run_pipeline
 from ermas.experiments.fig6_figure import live_claim, live_retrain, replay
 from ermas.experiments.fig6_results import (
     gains_over,
@@ -89,7 +90,8 @@ def test_bad_input_is_refused_before_anything_runs(tmp_path):
 
 def test_stored_results_load_only_when_their_hashes_check(tmp_path):
     out, data = tmp_path / "results", tmp_path / "data"
-    run_pipeline("laptop", [0, 1], out, scale="tiny", command="train-command")
+    train_command = "python -m ermas.experiments.fig6 train --preset laptop --scale tiny --seeds 2"
+    run_pipeline("laptop", [0, 1], out, scale="tiny", command=train_command)
     store(out, data, "store-command")
     stored = load(data)
     assert len(stored.evaluations()) == 2 * EVALUATIONS
@@ -129,7 +131,9 @@ def test_stored_results_load_only_when_their_hashes_check(tmp_path):
 
     # a changed or missing file is an error naming it and both commands
     (data / "runs.csv").write_text((data / "runs.csv").read_text().replace("MARL", "ERMAS"))
-    with pytest.raises(ValueError, match=r"runs\.csv has changed.*train-command, then store-command"):
+    regenerate = f"{train_command}, then python -m ermas.experiments.fig6 store --preset laptop --scale tiny "
+    regenerate += f"--out results/fig6/laptop-tiny --data {data}"
+    with pytest.raises(ValueError, match=r"runs\.csv has changed.*" + re.escape(regenerate)):
         load(data)
     (data / "runs.csv").unlink()
     with pytest.raises(ValueError, match=r"runs\.csv is missing"):
@@ -205,3 +209,25 @@ def test_means_that_hold_unconverged_evaluations_are_marked_in_the_table_and_the
     ax = fig6_welfare_panel(table).axes[0]
     ringed = [c for c in ax.collections if c.get_label() == "not every seed converged"]
     assert len(ringed) == 1 and ringed[0].get_offsets().tolist() == [[0.23, 1.5]]
+
+
+def test_a_runs_seconds_count_every_launch_of_it(tmp_path, monkeypatch):
+    import ermas.two_level.training as training_module
+
+    def stopped(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    run, threads = Run("phase1", 0), torch.get_num_threads()
+    elapsed = tmp_path / f"{run.name}.elapsed"
+    try:
+        monkeypatch.setattr(training_module, "train", stopped)
+        with pytest.raises(KeyboardInterrupt):
+            execute(run, "laptop", "tiny", tmp_path)
+        assert float(elapsed.read_text()) >= 0  # the stopped launch left its time
+        elapsed.write_text("100.0\n")  # as if it had run for 100 s
+        monkeypatch.undo()
+        result = execute(run, "laptop", "tiny", tmp_path)
+    finally:
+        torch.set_num_threads(threads)  # execute sets a worker's one thread
+    assert result["seconds"] >= 100 and not elapsed.exists()
+    assert json.loads((tmp_path / f"{run.name}.json").read_text())["seconds"] == result["seconds"]

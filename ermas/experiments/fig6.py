@@ -171,7 +171,8 @@ def run_settings(run: Run, preset_name: str, scale: str, out: Path) -> dict:
 
 def execute(run: Run, preset_name: str, scale: str, out: Path, device: str = "cpu") -> dict:
     """Carry out ``run`` (resuming its checkpoint) and write its result; returns the result. A finished
-    result is returned as it is, unless it was computed from other settings: then an error."""
+    result is returned as it is, unless it was computed from other settings: then an error. The result's
+    ``seconds`` count every launch of the run: one that is stopped leaves its time in ``NAME.elapsed``."""
     import torch
 
     from ermas.two_level.evaluation import evaluate, uniform_planner, warm_saez_memory
@@ -200,46 +201,58 @@ def execute(run: Run, preset_name: str, scale: str, out: Path, device: str = "cp
         inputs.planner_from,
     )
     checkpoint = out / f"{run.name}.pt"
+
+    def compute() -> tuple[dict, int, int]:  # the outcome, iterations and episodes played
+        if run.method == RANDOM and not planner_from.exists():
+            atomic_save({"state": {"planner": uniform_planner(training)}}, planner_from)
+        if run.kind == "evaluate":
+            scored = evaluate(
+                economy,
+                training,
+                run.eta,
+                planner_from=planner_from,
+                agents_from=agents_from,
+                checkpoint=checkpoint,
+                progress=False,
+                device=device,
+                memory_from=inputs.memory_from,
+            )
+            outcome = dataclasses.asdict(scored)
+            iterations = episodes = training.iterations
+        elif run.kind == "saez_warmup":
+            iterations = episodes = warm_saez_memory(economy, training, agents_from, checkpoint)
+            outcome = {}
+        elif run.kind in ("ermas", "marl_continued"):
+            robust_run = train_robust if run.kind == "ermas" else continue_marl
+            state = robust_run(economy, training, p.robust, agents_from, checkpoint, progress=False, device=device)
+            outcome = {"social_welfare": state.history["social_welfare"][-1]}
+            iterations, r = state.iteration, p.robust  # outer steps of ERMAS; iterations of MARL's continuation
+            episodes = iterations * ((r.deviation_iterations + 2 + r.main_iterations) if run.kind == "ermas" else 1)
+        else:
+            state = train(economy, training, checkpoint, agents_from, progress=False, device=device)
+            outcome = {"social_welfare": state.history["social_welfare"][-1]}
+            iterations = episodes = training.iterations
+        return outcome, iterations, episodes
+
+    elapsed = out / f"{run.name}.elapsed"  # seconds spent by earlier launches of this run that were stopped
+    earlier = float(elapsed.read_text()) if elapsed.exists() else 0.0
     start = time.perf_counter()
-    if run.method == RANDOM and not planner_from.exists():
-        atomic_save({"state": {"planner": uniform_planner(training)}}, planner_from)
-    if run.kind == "evaluate":
-        scored = evaluate(
-            economy,
-            training,
-            run.eta,
-            planner_from=planner_from,
-            agents_from=agents_from,
-            checkpoint=checkpoint,
-            progress=False,
-            device=device,
-            memory_from=inputs.memory_from,
-        )
-        outcome = dataclasses.asdict(scored)
-        iterations = episodes = training.iterations
-    elif run.kind == "saez_warmup":
-        iterations = episodes = warm_saez_memory(economy, training, agents_from, checkpoint)
-        outcome = {}
-    elif run.kind in ("ermas", "marl_continued"):
-        robust_run = train_robust if run.kind == "ermas" else continue_marl
-        state = robust_run(economy, training, p.robust, agents_from, checkpoint, progress=False, device=device)
-        outcome = {"social_welfare": state.history["social_welfare"][-1]}
-        iterations, r = state.iteration, p.robust  # outer steps of ERMAS; iterations of MARL's continuation
-        episodes = iterations * ((r.deviation_iterations + 2 + r.main_iterations) if run.kind == "ermas" else 1)
-    else:
-        state = train(economy, training, checkpoint, agents_from, progress=False, device=device)
-        outcome = {"social_welfare": state.history["social_welfare"][-1]}
-        iterations = episodes = training.iterations
+    try:
+        outcome, iterations, episodes = compute()
+    except BaseException:  # Ctrl-C, a cancelled task or an error: the time spent counts towards the run's total
+        atomic_write_text(f"{earlier + time.perf_counter() - start:.1f}\n", elapsed)
+        raise
     result = dataclasses.asdict(run) | {
         "name": run.name,
         **outcome,
         "iterations": iterations,
         "env_steps": episodes * training.n_envs * economy.episode_length,
-        "seconds": round(time.perf_counter() - start, 1),
+        "seconds": round(earlier + time.perf_counter() - start, 1),  # over every launch of the run
         "device": device,
         "settings": settings,
     }
     atomic_write_text(json.dumps(result, indent=1) + "\n", result_path)
+    elapsed.unlink(missing_ok=True)
     return result
 
 
@@ -391,8 +404,9 @@ def launches(out: Path, command: str, started: float, finished_runs: int) -> lis
     return [launch for launch in earlier if launch["started"] != start] + [this]
 
 
-def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+def command_line() -> argparse.ArgumentParser:
+    """The pipeline's command line (see the module docstring)."""
+    parser = argparse.ArgumentParser(prog="python -m ermas.experiments.fig6", description=__doc__.split("\n\n")[0])
     parser.add_argument(
         "command", choices=["train", "store"], help="train: run the pipeline; store: copy its results to --data"
     )
@@ -406,10 +420,28 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--part", type=int, choices=[1, 2], default=None, help="one part only (default: both)")
     parser.add_argument("--device", default="cpu", help="where each run computes: cpu (default) or cuda")
     parser.add_argument("--data", type=Path, default=None, help="store's destination (default data/fig6/PRESET)")
+    return parser
+
+
+def output_folder(args: argparse.Namespace) -> Path:
+    """Where ``train`` writes and ``store`` reads: ``--out``, by default ``results/fig6/PRESET[-tiny]``."""
+    return args.out or Path("results") / "fig6" / f"{args.preset}{'-tiny' if args.scale == 'tiny' else ''}"
+
+
+def regeneration(train_command: str, data: Path) -> str:
+    """The commands that regenerate the stored results in ``data`` from the ``train`` command recorded in
+    their manifest: that command, then ``store`` from its output folder into ``data``."""
+    args = command_line().parse_args(train_command.split()[3:])  # after "python -m ermas.experiments.fig6"
+    store = f"--preset {args.preset} --scale {args.scale} --out {output_folder(args)} --data {data}"
+    return f"{train_command}, then python -m ermas.experiments.fig6 store {store}"
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = command_line()
     args = parser.parse_args(argv)
     if args.seeds < 1:
         parser.error("--seeds must be at least 1")
-    out = args.out or Path("results") / "fig6" / f"{args.preset}{'-tiny' if args.scale == 'tiny' else ''}"
+    out = output_folder(args)
     command = "python -m ermas.experiments.fig6 " + " ".join(sys.argv[1:] if argv is None else argv)
     if args.command == "store":
         from ermas.experiments.fig6_results import store  # it reads this module's runs: imported here, not above

@@ -28,7 +28,7 @@ import pandas as pd
 import torch
 
 from ermas.claims import Claim
-from ermas.experiments.fig6 import RANDOM, TRAINING_ETA, Run, RunInputs, run_inputs, run_settings, sized
+from ermas.experiments.fig6 import RANDOM, TRAINING_ETA, Run, RunInputs, regeneration, run_inputs, run_settings, sized
 from ermas.io import atomic_save, atomic_write_text
 from ermas.manifest import check_files, file_hashes
 from ermas.two_level.evaluation import PlannerDiagnostics, planner_diagnostics
@@ -135,7 +135,7 @@ def load(folder: Path | str) -> StoredResults:
             "python -m ermas.experiments.fig6 train --preset PRESET, then python -m ermas.experiments.fig6 store"
         )
     manifest = json.loads(manifest_path.read_text())
-    check_files(folder, manifest["sha256"], f"{manifest['command']}, then {manifest['store command']}")
+    check_files(folder, manifest["sha256"], regeneration(manifest["command"], folder))
     return StoredResults(
         folder,
         pd.read_csv(folder / "runs.csv"),
