@@ -1,5 +1,7 @@
 """PPO: advantages against a plain loop, masked sampling, bad settings, and learning a known optimum."""
 
+from collections.abc import Callable, Iterable
+
 import pytest
 import torch
 
@@ -184,6 +186,8 @@ def test_the_policy_gradient_is_the_exact_gradient_of_the_expected_centred_advan
     torch.testing.assert_close(got, torch.cat([expected_logits, torch.zeros(1)]))  # the value gets none
     # in passes of a few rows (the last one shorter): the same estimate
     torch.testing.assert_close(policy_gradient(policy, batch, chunk_size=5), got)
+    with pytest.raises(ValueError, match="chunk_size must be a positive integer"):
+        policy_gradient(policy, batch, chunk_size=0)
 
 
 def test_an_ascent_direction_is_added_to_every_minibatch_step():
@@ -229,11 +233,11 @@ def test_a_batch_takes_whole_rows_in_the_order_asked():
 class _RecordingSGD(torch.optim.SGD):
     """SGD at learning rate 0 (the parameters stay put) that records the gradient of every step."""
 
-    def __init__(self, params) -> None:
+    def __init__(self, params: Iterable[torch.Tensor]) -> None:
         super().__init__(params, lr=0.0)
         self.grads: list[torch.Tensor] = []
 
-    def step(self, closure=None):
+    def step(self, closure: Callable[[], float] | None = None) -> float | None:
         self.grads.append(torch.cat([p.grad.flatten() for group in self.param_groups for p in group["params"]]))
         return super().step(closure)
 

@@ -62,7 +62,8 @@ def masked_categorical(logits: Tensor, mask: Tensor | None) -> torch.distributio
         if not bool(mask.any(-1).all()):
             raise ValueError("every action head needs at least one allowed action")
         logits = logits.masked_fill(~mask, torch.finfo(logits.dtype).min)
-    # the arguments are valid by construction; torch's checks would cost a pass over them on every call
+    # the arguments are valid by construction; torch's checks would cost a pass over them on every call (a
+    # network gone to NaN is still stopped: sampling refuses NaN probabilities, training checks its statistics)
     return torch.distributions.Categorical(logits=logits, validate_args=False)
 
 
@@ -125,9 +126,9 @@ class Batch:
 
 
 def take_rows(tensor: Tensor, index: Tensor) -> Tensor:
-    """``tensor[index]`` for a 1-d ``index``: whole rows copied at once (indexing by a tensor copies a uint8
-    view element by element, about ten times slower on the CPU)."""
-    return torch.index_select(tensor, 0, index)
+    """``tensor[index]`` for a 1-d ``index`` (on any device): whole rows copied at once, where advanced
+    indexing copies element by element (for the agents' uint8 views, some twenty times slower on the CPU)."""
+    return torch.index_select(tensor, 0, index.to(tensor.device))
 
 
 def _normalised(advantages: Tensor) -> Tensor:
@@ -212,6 +213,8 @@ def policy_gradient(policy: torch.nn.Module, batch: Batch, chunk_size: int | Non
     batch but not scaled (in the advantages' units; :func:`ppo_loss` also divides by their spread). ``batch``
     should be sampled by the policy at these parameters (the estimate is on-policy). ``chunk_size``: rows
     per forward and backward pass, to bound the memory (all rows at once by default)."""
+    if chunk_size is not None and (not isinstance(chunk_size, int) or chunk_size < 1):
+        raise ValueError(f"chunk_size must be a positive integer or None; got {chunk_size!r}")
     parameters = list(policy.parameters())
     n = len(batch)
     centred = batch.advantages - batch.advantages.mean()

@@ -42,10 +42,9 @@ class Throughput:
         return 1.0 - self.update_share - self.simulator_share
 
     def ceiling(self, baseline_steps_per_second: float) -> float:
-        """The largest ratio over a baseline that runs the same networks and PPO: the baseline's seconds per
-        step over this run's network time alone (the update, and the acting forward pass), reached only if
-        the economy, sampling and bookkeeping cost nothing. The baseline pays the same update per step and
-        at least the same forward pass (its batches of a few environments cost more per row than ours)."""
+        """The largest ratio over a baseline: the baseline's seconds per step over this run's network time
+        alone (the update, and the acting forward pass), which bounds this run's time per step from below;
+        reached only if the economy, sampling and bookkeeping cost nothing."""
         return self.steps_per_second / ((self.update_share + self.forward_share) * baseline_steps_per_second)
 
 

@@ -145,7 +145,8 @@ def meta_ascent(
 
     an approximation of replacing the step's own-reward part by the variant's (Eq. 11 with Eq. 15-16 for
     ``paper``): the g's are estimated on other episodes than the main step's, and the vector is fixed for
-    the whole update, outside PPO's clipping (see the book's two-level chapter). Zero for ``none`` and
+    the whole update, outside PPO's ratio clipping (inside its gradient-norm clipping; see the book's
+    two-level chapter). Zero for ``none`` and
     ``released``. ``lambdas (N,)``, ``g_standard (N, P)`` (g_0 per agent), ``path_grads (M + 1, N, P)``
     (g_1 .. g_{M+1}), all gradients from :func:`ermas.rl.ppo.policy_gradient` (advantages centred, unscaled).
     """
@@ -210,10 +211,10 @@ def train_robust(
         # 1. deviation search: each agent's copy of the shared policy learns on its own reward alone
         deviations = [copy.deepcopy(agents) for _ in range(N_AGENTS)]
         optimizers = [torch.optim.Adam(d.parameters(), lr=training.agent_ppo.lr) for d in deviations]
-        rows = training.agent_ppo.minibatch_size  # per pass of the policy gradients: a PPO minibatch's memory
+        chunk_rows = training.agent_ppo.minibatch_size  # per pass of the policy gradients: a minibatch's memory
 
         def along_paths(batches: list[Batch]) -> torch.Tensor:  # (N, P): each deviation's own-reward gradient
-            return torch.stack([policy_gradient(d, b, rows) for d, b in zip(deviations, batches, strict=True)])
+            return torch.stack([policy_gradient(d, b, chunk_rows) for d, b in zip(deviations, batches, strict=True)])
 
         path: list[torch.Tensor] = []  # with a gradient variant: (N, P) policy gradients at each point of the paths
         for _ in range(robust.deviation_iterations):
@@ -232,7 +233,7 @@ def train_robust(
         before = play_episode(env, agents, planner, generator, training)
         if gradient_meta:
             g_standard = torch.stack(
-                [policy_gradient(agents, _agent_rows(before.agents, i), rows) for i in range(N_AGENTS)]
+                [policy_gradient(agents, _agent_rows(before.agents, i), chunk_rows) for i in range(N_AGENTS)]
             )
         regret = regret_estimate(own_after, before.own_returns.mean(0).cpu().double())
         del before
@@ -256,13 +257,13 @@ def train_robust(
             return normalised_lagrangian_reward(own.float(), planner_reward.float(), lam)
 
         stats_sum: dict[str, float] = {}
+        agent_ppo, agent_entropy = training.agent_ppo, training.agent_entropy
         for _ in range(robust.main_iterations):
             episode = play_episode(env, agents, planner, generator, training, agent_reward=mixed)
             step_ascent = None
             if ascent is not None:  # in this step's units: PPO divides the advantages by their spread
                 step_ascent = ascent / (episode.agents.advantages.std() + 1e-8)
                 episode.stats["meta_ascent_norm"] = float(step_ascent.norm())
-            agent_ppo, agent_entropy = training.agent_ppo, training.agent_entropy
             ppo_update(agents, agent_optimizer, episode.agents, agent_ppo, agent_entropy, generator, step_ascent)
             entropy = training.planner_entropy_end
             ppo_update(planner, planner_optimizer, episode.planner, training.planner_ppo, entropy, generator)
