@@ -16,6 +16,13 @@ def test_each_preset_builds_its_economies(name):
     Economy(1, p.economy)  # the rules are valid
 
 
+def test_only_the_paper_preset_warms_up_the_labour_cost_and_only_in_phase_1():
+    paper, laptop = preset("paper"), preset("laptop")
+    assert paper.free_market().labor_warmup == 10_000.0 and paper.free_market().labor_warmup_method == "auto"
+    assert paper.economy.labor_warmup == paper.fixed_scheme("saez").labor_warmup == 0.0
+    assert laptop.free_market().labor_warmup == 0.0
+
+
 def test_the_laptop_brackets_are_within_reach_of_short_periods():
     env = Economy(1, preset("laptop").economy)
     assert float(env.brackets.cutoffs[-1]) == pytest.approx(51.03)  # a pilot's 99th percentile: 67 coin

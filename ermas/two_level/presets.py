@@ -3,9 +3,12 @@ for a GPU or a cluster). One name picks the economy and every training phase.
 
 ``paper`` follows the AI Economist's two-level recipe and the authors' release (25x25 map, 1000-step
 episodes, tax period 100, 2018 US brackets at 1000 dollars per coin, 60 environments, phase 1 of 25,000
-episodes, tax annealing from a 0.1 cap to no cap over 900 episodes, planner entropy 2.0 -> 0.125 over
-50,000 episodes, separate policy and value networks, evaluation agents trained from scratch for 20,000
-episodes). ``laptop`` departs from it, each departure stated in the book:
+episodes with the labour cost warmed up ("auto", constant 10,000), tax annealing from a 0.1 cap to no cap
+over 900 episodes, planner entropy 2.0 -> 0.125 over 50,000 episodes, separate policy and value networks,
+evaluation agents trained from scratch for 20,000 episodes), with one departure of form: an update follows
+a whole episode in every environment (60,000 environment steps), where the release's follows a train batch
+of 12,000 steps, so it makes a fifth as many updates for the same experience. ``laptop`` departs further,
+each departure stated in the book:
 
 - the 11x11 map and 200-step episodes (the economy's dynamics at a fifth of the length);
 - tax periods of 50 steps, so an episode still has four periods;
@@ -15,6 +18,8 @@ episodes). ``laptop`` departs from it, each departure stated in the book:
 - 128 environments; phase 1 of 80 and phase 2 of 160 iterations (2M and 4M environment steps, against the
   paper's 25M and up to 4B), annealing over the first 100 iterations and the planner's entropy over 120;
 - the agents' value head on the policy's tower (half the compute);
+- no labour warm-up in phase 1 (the recipe's constant, 10,000 steps with a positive mean reward, is of
+  the order of the whole of this phase 1, 16,000 steps per environment);
 - evaluation agents fine-tuned for 20 iterations (0.5M steps) from trained agents (the phase-2 agents
   under a learned planner, the phase-1 agents under a fixed scheme), as the authors' release does,
   instead of trained from scratch as the paper says.
@@ -37,7 +42,8 @@ PRESETS = ("laptop", "paper")
 class Preset:
     """The economy's rules (with the planner; the phases swap the tax model), each phase's training, and
     the evaluation's: its agents' training and whether they start from trained agents (``fine_tune``) or
-    from scratch; ``robust``, ERMAS's run from phase 2 (and the length of MARL's continuation)."""
+    from scratch; ``robust``, ERMAS's run from phase 2 (and the length of MARL's continuation);
+    ``labor_warmup``, phase 1's warm-up constant of the labour cost (``"auto"``; 0 for none)."""
 
     name: str
     economy: EconomyConfig
@@ -46,10 +52,11 @@ class Preset:
     evaluation: TwoLevelTraining
     fine_tune: bool
     robust: RobustTraining
+    labor_warmup: float = 0.0
 
     def free_market(self) -> EconomyConfig:
-        """Phase 1's economy: no taxes."""
-        return replace(self.economy, tax_model="none", tax_annealing=None)
+        """Phase 1's economy: no taxes, the labour cost warmed up by ``labor_warmup``."""
+        return replace(self.economy, tax_model="none", tax_annealing=None, labor_warmup=self.labor_warmup)
 
     def fixed_scheme(self, tax_model: str) -> EconomyConfig:
         """A baseline's economy: ``"us_federal"`` or ``"saez"`` (fixed elasticity 3.0, as in the release)."""
@@ -98,5 +105,6 @@ def preset(name: str, seed: int = 0) -> Preset:
         )
         robust = RobustTraining(outer_steps=833, epsilon=0.0, dual_lr=0.01)  # 50,000 episodes of 60 environments
         evaluation = replace(phase2, iterations=333)
-        return Preset(name, economy, replace(phase2, iterations=417), phase2, evaluation, False, robust)
+        phase1 = replace(phase2, iterations=417)
+        return Preset(name, economy, phase1, phase2, evaluation, False, robust, labor_warmup=10_000.0)
     raise ValueError(f"preset must be one of {PRESETS}; got {name!r}")
