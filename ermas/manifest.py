@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import platform
 import subprocess
+from importlib import metadata
 from pathlib import Path
 
 import torch
@@ -17,10 +18,10 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def versions() -> dict[str, str]:
+def versions(threads: str | None = None) -> dict[str, str]:
     """What a run ran on: package versions, the commit (and whether ``ermas/`` had uncommitted changes),
-    the CPU's architecture, torch's kernels and threads."""
-    import pandas as pd
+    the CPU's architecture, torch's kernels and threads (``threads``: what to record where the runs used
+    other threads than this process, e.g. one per worker)."""
 
     try:
         git = ["git", "-C", str(ROOT)]
@@ -33,12 +34,19 @@ def versions() -> dict[str, str]:
     return {
         "python": platform.python_version(),
         "torch": torch.__version__,
-        "pandas": pd.__version__,
+        **{package: _installed(package) for package in ("numpy", "pandas", "ray", "tqdm")},
         "ermas commit": commit,
         "machine": platform.machine(),
         "torch CPU kernels": torch.backends.cpu.get_cpu_capability(),
-        "threads": str(torch.get_num_threads()),
+        "threads": threads or str(torch.get_num_threads()),
     }
+
+
+def _installed(package: str) -> str:
+    try:
+        return metadata.version(package)
+    except metadata.PackageNotFoundError:
+        return "not installed"
 
 
 def sha256(path: Path) -> str:

@@ -42,6 +42,7 @@ def test_the_tiny_pipeline_runs_resumes_and_is_hashed(tmp_path):
     assert (table.scored > 0).all()  # Saez too: its evaluations start from a full buffer (the warm-up run)
     manifest = json.loads((out / "manifest.json").read_text())
     assert len(manifest["runs"]) == len(plan([0])) and "torch" in manifest["versions"]
+    assert manifest["versions"]["threads"].startswith("1 per run") and manifest["versions"]["ray"][0].isdigit()
     check_files(out, manifest["sha256"], manifest["command"])
     (launch,) = manifest["launches"]  # when it started, how long it took
     assert launch["finished runs"] == len(plan([0])) and launch["wall seconds"] > 0

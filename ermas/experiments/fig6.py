@@ -380,7 +380,7 @@ def write_results(
         "preset": preset_name,
         "scale": scale,
         "seeds": seeds,
-        "versions": versions(),
+        "versions": versions(threads="1 per run (each in a worker process of its own)"),
         "runs": {r["name"]: {"env_steps": r["env_steps"], "seconds": r["seconds"]} for r in results},
         "launches": launches(out, command, started, len(results)),
         "sha256": file_hashes(out, files),
