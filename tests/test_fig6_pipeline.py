@@ -19,6 +19,7 @@ from ermas.experiments.fig6_figure import live_claim, live_retrain, replay
 from ermas.experiments.fig6_results import (
     gains_over,
     load,
+    load_pipeline_table,
     part1_claims,
     part2_claims,
     planner_checks,
@@ -175,6 +176,17 @@ def test_the_committed_laptop_results_are_complete_and_intact():
     part1 = evaluations[evaluations.method.isin([*METHODS, RANDOM])]
     assert len(part1) == 3 * (len(METHODS) * len(TEST_ETAS) + 1)
     assert evaluations.scored.gt(0).all() and evaluations.welfare.notna().all()
+
+
+def test_the_part1_rerun_table_loads_only_when_its_hash_checks(tmp_path):
+    kept = Path(__file__).parents[1] / "data" / "fig6" / "laptop-part1-rerun"
+    manifest, table = load_pipeline_table(kept)
+    assert len(table) == manifest["launches"][-1]["finished runs"] == len(plan([0, 1, 2], parts=(1,)))
+    for name in ("manifest.json", "runs.csv"):
+        (tmp_path / name).write_bytes((kept / name).read_bytes())
+    (tmp_path / "runs.csv").write_text((tmp_path / "runs.csv").read_text().replace("0.", "1.", 1))
+    with pytest.raises(ValueError, match=r"runs\.csv has changed"):
+        load_pipeline_table(tmp_path)
 
 
 def test_gains_over_a_reference_are_paired_by_seed():

@@ -145,6 +145,15 @@ def load(folder: Path | str) -> StoredResults:
     )
 
 
+def load_pipeline_table(folder: Path | str) -> tuple[dict, pd.DataFrame]:
+    """A pipeline's own manifest and its table of runs, kept without the run files (as for a rerun that
+    checks the stored results, e.g. ``data/fig6/laptop-part1-rerun``), after the table's SHA-256 matched."""
+    folder = Path(folder)
+    manifest = json.loads((folder / "manifest.json").read_text())
+    check_files(folder, {"runs.csv": manifest["sha256"]["runs.csv"]}, manifest["command"])
+    return manifest, pd.read_csv(folder / "runs.csv")
+
+
 def stored_inputs(stored: StoredResults, name: str) -> RunInputs:
     """The inputs (economy, training, starting checkpoints' names) of the stored run ``name``, rebuilt from
     this code's preset after checking that the run was computed with exactly these settings."""
