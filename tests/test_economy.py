@@ -70,6 +70,25 @@ def test_same_seed_same_episode_and_environments_do_not_interact():
     assert torch.equal(batch.cell[2:3], single.cell)
 
 
+def test_each_tax_period_counts_in_the_bracket_its_income_reached():
+    config = EconomyConfig(
+        layout=SMALL_LAYOUT, episode_length=100, tax_period=50, tax_model="us_federal", usd_scaling=10_000.0
+    )
+    env = Economy(3, config, seed=1)
+    cutoffs = env.brackets.cutoffs.tolist()
+    expected = torch.zeros(3, len(cutoffs), dtype=torch.long)
+    generator = torch.Generator().manual_seed(0)
+    for step in range(1, config.episode_length + 1):
+        env.step(random_valid_actions(env, generator))
+        if step % config.tax_period == 0:  # a period's taxes were just paid on env.last_income
+            for b, agent in ((b, a) for b in range(3) for a in range(4)):
+                income = float(env.last_income[b, agent])
+                expected[b, max([k for k, c in enumerate(cutoffs) if income >= c], default=0)] += 1
+    got = env.summary().periods_by_bracket
+    assert torch.equal(got, expected) and int(got.sum()) == 3 * 4 * 2
+    assert int(got[:, 1:].sum()) > 0  # incomes above the first bracket occur at this scaling
+
+
 def test_regrowth_rate_matches_its_probability():
     """Empty source tiles regrow one unit with probability regen_prob per step (binomial, 4 s.e.)."""
     config = EconomyConfig(layout=SMALL_LAYOUT, regen_prob=0.05, tax_model="none")

@@ -76,6 +76,8 @@ class EpisodeSummary:
         coin, labor, utility: ``(B, A)`` coin (inventory plus escrow), cumulative labor, isoelastic utility.
         goods: ``(B, A, R)`` stone and wood held (inventory plus escrow).
         builds: ``(B, A)`` houses built; trades: ``(B,)`` trades; taxes_collected: ``(B,)`` coin of tax.
+        periods_by_bracket: ``(B, 7)`` agents' finished tax periods whose income fell in each bracket (the
+            highest it reached; a negative income counts in the lowest).
     """
 
     productivity: torch.Tensor
@@ -88,6 +90,7 @@ class EpisodeSummary:
     builds: torch.Tensor
     trades: torch.Tensor
     taxes_collected: torch.Tensor
+    periods_by_bracket: torch.Tensor
 
 
 def _per_env(
@@ -247,6 +250,7 @@ class Economy:
         self.last_marginal_rate = torch.zeros(b, N_AGENTS, dtype=self.dtype, device=self.device)
         # Episode totals
         self.taxes_collected = torch.zeros(b, dtype=self.dtype, device=self.device)
+        self.periods_by_bracket = torch.zeros(b, taxes.N_BRACKETS, dtype=torch.long, device=self.device)
         self.n_trades = torch.zeros(b, dtype=torch.long, device=self.device)
         self.n_builds = torch.zeros(b, N_AGENTS, dtype=torch.long, device=self.device)
         self.utility, self.welfare = self._objectives()
@@ -514,6 +518,9 @@ class Economy:
             self.taxes_collected += tax_paid.sum(-1)
             self.last_coin = self.coin_total()
             self.last_income, self.last_marginal_rate = income, rate
+            self.periods_by_bracket.scatter_add_(
+                1, taxes.bracket_index(income, self.brackets), torch.ones_like(income, dtype=torch.long)
+            )
             if cfg.tax_model == "saez":
                 self.saez.add(income, rate)
             self.tax_phase = 0
@@ -572,6 +579,7 @@ class Economy:
             builds=self.n_builds.clone(),
             trades=self.n_trades.clone(),
             taxes_collected=self.taxes_collected.clone(),
+            periods_by_bracket=self.periods_by_bracket.clone(),
         )
 
     def n_houses(self) -> torch.Tensor:

@@ -296,6 +296,17 @@ def part1_claims(
             max(gaps) < 1e-4,
         )
     )
+    periods = np.sum([d.periods_by_bracket for d in diagnostics], axis=0)
+    claims.append(
+        Claim(
+            "6 (sanity)",
+            "Tax periods' incomes reach every bracket",
+            "under each seed's learned planner, some agent's income in some tax period falls in each of the 7 "
+            "brackets (all seeds together)",
+            "agent tax periods per bracket, lowest to highest: " + ", ".join(str(int(n)) for n in periods),
+            bool((periods > 0).all()),
+        )
+    )
     return claims
 
 

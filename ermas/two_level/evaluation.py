@@ -103,12 +103,15 @@ class PlannerDiagnostics:
         reward_sum: the planner's rewards summed over the episode, mean over environments.
         welfare_change: social welfare at the episode's end minus at its start, mean over environments
             (equal to ``reward_sum``: the planner's reward is the change in welfare of each step).
+        periods_by_bracket: ``(7,)`` the agents' tax periods whose income reached each bracket (its highest),
+            summed over environments: whether the brackets' cutoffs are within the incomes' reach.
     """
 
     entropy_ratio: float
     last_rates: tuple[float, ...]
     reward_sum: float
     welfare_change: float
+    periods_by_bracket: tuple[int, ...]
 
 
 def _frozen_policies(
@@ -158,6 +161,7 @@ def planner_diagnostics(
         last_rates=tuple(round(float(r), 4) for r in env.rates.mean(0)),
         reward_sum=stats["planner_return"],
         welfare_change=env.summary().social_welfare.mean().item() - welfare_at_start,
+        periods_by_bracket=tuple(int(n) for n in env.summary().periods_by_bracket.sum(0)),
     )
 
 
