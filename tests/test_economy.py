@@ -11,6 +11,7 @@ import torch
 from ermas.economy import SMALL_LAYOUT, Economy, EconomyConfig, load_layout, observe
 from ermas.economy.layout import parse_layout
 from ermas.economy.metrics import isoelastic_utility
+from ermas.economy.taxes import bracket_index
 
 QUICK = EconomyConfig(layout=SMALL_LAYOUT, episode_length=200, tax_period=50, tax_model="us_federal")
 
@@ -87,6 +88,13 @@ def test_each_tax_period_counts_in_the_bracket_its_income_reached():
     got = env.summary().periods_by_bracket
     assert torch.equal(got, expected) and int(got.sum()) == 3 * 4 * 2
     assert int(got[:, 1:].sum()) > 0  # incomes above the first bracket occur at this scaling
+
+
+def test_an_income_falls_in_the_highest_bracket_whose_cutoff_it_reaches():
+    brackets = Economy(1, QUICK).brackets
+    c = brackets.cutoffs.tolist()
+    incomes = torch.tensor([-3.0, 0.0, c[1] - 1e-9, c[1], c[-1], 1e9], dtype=torch.float64)
+    assert bracket_index(incomes, brackets).tolist() == [0, 0, 0, 1, 6, 6]
 
 
 def test_regrowth_rate_matches_its_probability():

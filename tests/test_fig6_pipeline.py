@@ -14,9 +14,20 @@ import pandas as pd
 import pytest
 import torch
 
-from ermas.experiments.fig6 import METHODS, RANDOM, ROBUST_METHODS, Run, execute, main, plan, run_pipeline
+from ermas.experiments.fig6 import (
+    METHODS,
+    RANDOM,
+    ROBUST_METHODS,
+    Run,
+    execute,
+    main,
+    plan,
+    regeneration,
+    run_pipeline,
+)
 from ermas.experiments.fig6_figure import live_claim, live_retrain, replay
 from ermas.experiments.fig6_results import (
+    bracket_claim,
     gains_over,
     load,
     load_pipeline_table,
@@ -29,7 +40,7 @@ from ermas.experiments.fig6_results import (
 )
 from ermas.manifest import check_files
 from ermas.plots import fig6_welfare_panel
-from ermas.two_level.evaluation import TEST_ETAS
+from ermas.two_level.evaluation import TEST_ETAS, PlannerDiagnostics
 
 ROOT = Path(__file__).resolve().parents[1]
 EVALUATIONS = (len(METHODS) + len(ROBUST_METHODS)) * len(TEST_ETAS) + 1  # and the random planner at eta 0.23
@@ -244,3 +255,24 @@ def test_a_runs_seconds_count_every_launch_of_it(tmp_path, monkeypatch):
         torch.set_num_threads(threads)  # execute sets a worker's one thread
     assert result["seconds"] >= 100 and not elapsed.exists()
     assert json.loads((tmp_path / f"{run.name}.json").read_text())["seconds"] == result["seconds"]
+
+
+def test_the_bracket_check_needs_every_bracket_in_every_seed():
+    def seed(periods):
+        return PlannerDiagnostics(0.5, (0.1,) * 7, 1.0, 1.0, periods)
+
+    reached = seed((5, 4, 3, 2, 1, 1, 1))
+    assert bracket_claim([reached, reached]).passed
+    claim = bracket_claim([reached, seed((9, 4, 3, 2, 1, 1, 0))])  # the second seed never reaches the top
+    assert not claim.passed and claim.measured.endswith("5/4/3/2/1/1/1; 9/4/3/2/1/1/0")
+
+
+def test_the_regeneration_hint_runs_as_written_or_falls_back_to_the_command():
+    hint = regeneration("python -m ermas.experiments.fig6 train --preset laptop --out 'my runs'", Path("a b"))
+    assert hint.endswith("store --preset laptop --scale full --out 'my runs' --data 'a b'")
+    assert regeneration("notebooks/fig6.ipynb with retrain=True", Path("d")) == (
+        "notebooks/fig6.ipynb with retrain=True, then store its results in d"
+    )
+    assert regeneration("python -m ermas.experiments.fig6 train --preset nowhere", Path("d")).endswith(
+        "then store its results in d"
+    )

@@ -27,6 +27,7 @@ import argparse
 import dataclasses
 import io
 import json
+import shlex
 import socket
 import sys
 import time
@@ -172,7 +173,8 @@ def run_settings(run: Run, preset_name: str, scale: str, out: Path) -> dict:
 def execute(run: Run, preset_name: str, scale: str, out: Path, device: str = "cpu") -> dict:
     """Carry out ``run`` (resuming its checkpoint) and write its result; returns the result. A finished
     result is returned as it is, unless it was computed from other settings: then an error. The result's
-    ``seconds`` count every launch of the run: one that is stopped leaves its time in ``NAME.elapsed``."""
+    ``seconds`` count every launch of the run that ended by an exception (Ctrl-C, a cancelled task, an
+    error), which leaves its time in ``NAME.elapsed``; a killed process's time is lost."""
     import torch
 
     from ermas.two_level.evaluation import evaluate, uniform_planner, warm_saez_memory
@@ -430,9 +432,18 @@ def output_folder(args: argparse.Namespace) -> Path:
 
 def regeneration(train_command: str, data: Path) -> str:
     """The commands that regenerate the stored results in ``data`` from the ``train`` command recorded in
-    their manifest: that command, then ``store`` from its output folder into ``data``."""
-    args = command_line().parse_args(train_command.split()[3:])  # after "python -m ermas.experiments.fig6"
-    store = f"--preset {args.preset} --scale {args.scale} --out {output_folder(args)} --data {data}"
+    their manifest: that command, then ``store`` from its output folder into ``data`` (for a command that is
+    not this module's ``train``, such as the notebook's retrain, the command and where to store it)."""
+    prefix = ["python", "-m", "ermas.experiments.fig6", "train"]
+    try:
+        words = shlex.split(train_command)
+        if words[: len(prefix)] != prefix:
+            raise ValueError(train_command)
+        args = command_line().parse_args(words[len(prefix) - 1 :])
+    except (ValueError, SystemExit):  # argparse exits on what it cannot read
+        return f"{train_command}, then store its results in {shlex.quote(str(data))}"
+    out = shlex.quote(str(output_folder(args)))
+    store = f"--preset {args.preset} --scale {args.scale} --out {out} --data {shlex.quote(str(data))}"
     return f"{train_command}, then python -m ermas.experiments.fig6 store {store}"
 
 
@@ -442,7 +453,7 @@ def main(argv: list[str] | None = None) -> None:
     if args.seeds < 1:
         parser.error("--seeds must be at least 1")
     out = output_folder(args)
-    command = "python -m ermas.experiments.fig6 " + " ".join(sys.argv[1:] if argv is None else argv)
+    command = "python -m ermas.experiments.fig6 " + shlex.join(sys.argv[1:] if argv is None else argv)
     if args.command == "store":
         from ermas.experiments.fig6_results import store  # it reads this module's runs: imported here, not above
 

@@ -156,12 +156,13 @@ def planner_diagnostics(
     mask = steps.mask[deciding]
     entropy = masked_categorical(logits, mask).entropy().mean().item()
     uniform = mask.sum(-1).double().log().mean().item()
+    summary = env.summary()
     return PlannerDiagnostics(
         entropy_ratio=entropy / uniform,
         last_rates=tuple(round(float(r), 4) for r in env.rates.mean(0)),
         reward_sum=stats["planner_return"],
-        welfare_change=env.summary().social_welfare.mean().item() - welfare_at_start,
-        periods_by_bracket=tuple(int(n) for n in env.summary().periods_by_bracket.sum(0)),
+        welfare_change=summary.social_welfare.mean().item() - welfare_at_start,
+        periods_by_bracket=tuple(int(n) for n in summary.periods_by_bracket.sum(0)),
     )
 
 

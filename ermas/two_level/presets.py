@@ -5,10 +5,10 @@ for a GPU or a cluster). One name picks the economy and every training phase.
 episodes, tax period 100, 2018 US brackets at 1000 dollars per coin, 60 environments, phase 1 of 25,000
 episodes with the labour cost warmed up ("auto", constant 10,000), tax annealing from a 0.1 cap to no cap
 over 900 episodes, planner entropy 2.0 -> 0.125 over 50,000 episodes, separate policy and value networks,
-evaluation agents trained from scratch for 20,000 episodes), with one departure of form: an update follows
-a whole episode in every environment (60,000 environment steps), where the release's follows a train batch
-of 12,000 steps, so it makes a fifth as many updates for the same experience. ``laptop`` departs further,
-each departure stated in the book:
+evaluation agents trained from scratch for 20,000 episodes), with one departure in how PPO is fed: an
+update follows a whole episode in every environment (60,000 environment steps), where the release's follows
+a train batch of 12,000 steps, so it refreshes the acting policy a fifth as often for the same experience
+(with as many minibatch steps per sample). ``laptop`` departs further, each departure stated in the book:
 
 - the 11x11 map and 200-step episodes (the economy's dynamics at a fifth of the length);
 - tax periods of 50 steps, so an episode still has four periods;
@@ -43,7 +43,8 @@ class Preset:
     """The economy's rules (with the planner; the phases swap the tax model), each phase's training, and
     the evaluation's: its agents' training and whether they start from trained agents (``fine_tune``) or
     from scratch; ``robust``, ERMAS's run from phase 2 (and the length of MARL's continuation);
-    ``labor_warmup``, phase 1's warm-up constant of the labour cost (``"auto"``; 0 for none)."""
+    ``labor_warmup``, phase 1's warm-up constant of the labour cost (by the economy's
+    ``labor_warmup_method``, ``"auto"`` unless set; 0 for none)."""
 
     name: str
     economy: EconomyConfig
