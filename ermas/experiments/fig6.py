@@ -427,7 +427,11 @@ def command_line() -> argparse.ArgumentParser:
 
 def output_folder(args: argparse.Namespace) -> Path:
     """Where ``train`` writes and ``store`` reads: ``--out``, by default ``results/fig6/PRESET[-tiny]``."""
-    return args.out or Path("results") / "fig6" / f"{args.preset}{'-tiny' if args.scale == 'tiny' else ''}"
+    return args.out or Path("results") / "fig6" / _sized_name(args)
+
+
+def _sized_name(args: argparse.Namespace) -> str:
+    return f"{args.preset}{'-tiny' if args.scale == 'tiny' else ''}"
 
 
 def regeneration(train_command: str, data: Path) -> str:
@@ -457,7 +461,7 @@ def main(argv: list[str] | None = None) -> None:
     if args.command == "store":
         from ermas.experiments.fig6_results import store  # it reads this module's runs: imported here, not above
 
-        data = args.data or Path("data") / "fig6" / f"{args.preset}{'-tiny' if args.scale == 'tiny' else ''}"
+        data = args.data or Path("data") / "fig6" / _sized_name(args)
         store(out, data, command.strip())
         print(f"stored {out} in {data}")
         return
