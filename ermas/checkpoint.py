@@ -22,6 +22,11 @@ from tqdm import tqdm
 
 from ermas.io import atomic_save
 
+Progress = bool | Callable[[int], None]
+"""How a loop shows its progress: ``True``, a tqdm bar; ``False``, nothing; a function, called with the number of
+finished iterations when the loop starts and after each iteration (how a pipeline's worker process reports to
+its driver)."""
+
 
 class Resumable(Protocol):
     iteration: int
@@ -82,10 +87,11 @@ def run_resumable(
     checkpoint: str | os.PathLike | None,
     fingerprint: dict[str, Any],
     every: int = 100,
-    progress: bool = True,
+    progress: Progress = True,
     desc: str = "",
 ) -> None:
-    """Call ``step()`` (which advances ``state.iteration`` by one) until ``state.iteration == n_iters``.
+    """Call ``step()`` (which advances ``state.iteration`` by one) until ``state.iteration == n_iters``,
+    showing or reporting the progress as ``progress`` says (see :data:`Progress`).
 
     With ``checkpoint`` set, the state is written there atomically every ``every`` iterations, at the end
     and on Ctrl-C (after the iteration in progress; then ``KeyboardInterrupt`` is raised).
@@ -95,12 +101,17 @@ def run_resumable(
         if checkpoint is not None:
             atomic_save({"fingerprint": fingerprint, "state": state.to_dict()}, checkpoint)
 
-    bar = tqdm(total=n_iters, initial=state.iteration, disable=not progress, desc=desc)
+    report = progress if callable(progress) else None
+    bar = tqdm(total=n_iters, initial=state.iteration, disable=report is not None or not progress, desc=desc)
     try:
         with _deferred_interrupt() as interrupted:
+            if report is not None:
+                report(state.iteration)
             while state.iteration < n_iters:
                 step()
                 bar.update()
+                if report is not None:
+                    report(state.iteration)
                 if interrupted():
                     save()
                     where = f"; state saved to {checkpoint}" if checkpoint is not None else ""

@@ -2,6 +2,7 @@
 redone once, the manifest's hashes check, and bad input is refused before anything runs."""
 
 import json
+import math
 import re
 import signal
 import subprocess
@@ -24,6 +25,8 @@ from ermas.experiments.fig6 import (
     plan,
     regeneration,
     run_pipeline,
+    run_size,
+    sized,
 )
 from ermas.experiments.fig6_figure import live_claim, live_retrain, replay
 from ermas.experiments.fig6_results import (
@@ -58,6 +61,8 @@ def test_the_tiny_pipeline_runs_resumes_and_is_hashed(tmp_path):
     check_files(out, manifest["sha256"], manifest["command"])
     (launch,) = manifest["launches"]  # when it started, how long it took
     assert launch["finished runs"] == len(plan([0])) and launch["wall seconds"] > 0
+    tiny = sized("laptop", 0, "tiny")  # each run did the steps the progress bar counts on it
+    assert all(manifest["runs"][run.name]["env_steps"] == math.prod(run_size(run, tiny)) for run in plan([0]))
 
     # a run whose result was lost (killed before writing it) is redone, once; the others are skipped
     lost = out / "seed0_us_federal_eta0.23.json"
@@ -86,6 +91,19 @@ def test_the_tiny_pipeline_runs_resumes_and_is_hashed(tmp_path):
     (out / "seed0_phase1.pt").write_bytes(b"tampered")
     with pytest.raises(ValueError, match=r"seed0_phase1\.pt has changed.*Regenerate the results with: test"):
         check_files(out, json.loads((out / "manifest.json").read_text())["sha256"], "test")
+
+
+def test_a_run_reports_its_steps_as_it_starts_and_after_each_iteration(tmp_path):
+    tiny = sized("laptop", 0, "tiny")
+    reports: list[int] = []
+    phase1 = Run("phase1", 0)
+    result = execute(phase1, "laptop", "tiny", tmp_path, report=reports.append)
+    iterations, per_iteration = run_size(phase1, tiny)
+    assert reports == [i * per_iteration for i in range(iterations + 1)] and reports[-1] == result["env_steps"]
+    reports.clear()  # the Saez warm-up plays until its buffers are full: one report, at the end
+    warmup = Run("saez_warmup", 0)
+    result = execute(warmup, "laptop", "tiny", tmp_path, report=reports.append)
+    assert reports == [result["env_steps"]] == [math.prod(run_size(warmup, tiny))]
 
 
 def test_bad_input_is_refused_before_anything_runs(tmp_path):
@@ -166,6 +184,7 @@ def test_ctrl_c_stops_the_pipeline_and_a_rerun_finishes_every_run_once(tmp_path)
     driver.send_signal(signal.SIGINT)
     _, stderr = driver.communicate(timeout=60)
     assert driver.returncode != 0 and "Figure 6 pipeline interrupted" in stderr
+    assert re.search(r"Figure 6 \(laptop\):.*step.*runs finished", stderr)  # the bar counts steps and runs
     assert "finished run(s) kept" in stderr
     finished = {p.name: p.stat().st_mtime_ns for p in out.glob("seed*.json")}
     table = run_pipeline("laptop", [0], out, scale="tiny", command="test")

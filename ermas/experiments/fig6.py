@@ -9,7 +9,8 @@ phase 2 for as many planner updates, each evaluated at every test eta.
 
 Every run is a Ray task (one torch thread each, as many at once as the cluster has cores) that
 checkpoints after every iteration and writes its result atomically; rerunning the pipeline skips finished
-runs and resumes interrupted ones. The results table and a manifest (SHA-256 of every
+runs and resumes interrupted ones. The progress bar counts environment steps over every run, each run's
+as its worker reports them after each iteration. The results table and a manifest (SHA-256 of every
 file, the command, versions, steps and wall time of each run) are written as runs finish::
 
     python -m ermas.experiments.fig6 train --preset laptop --seeds 3          # local: ray.init()
@@ -27,13 +28,16 @@ import argparse
 import dataclasses
 import io
 import json
+import math
 import shlex
 import socket
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pandas as pd
 from tqdm import tqdm
@@ -43,9 +47,12 @@ from ermas.checkpoint import differences
 from ermas.economy import EconomyConfig, present_device
 from ermas.io import atomic_save, atomic_write_text
 from ermas.manifest import file_hashes, versions
-from ermas.two_level.evaluation import TEST_ETAS
+from ermas.two_level.evaluation import TEST_ETAS, saez_warmup_episodes
 from ermas.two_level.presets import PRESETS, Preset, preset
 from ermas.two_level.training import TwoLevelTraining
+
+if TYPE_CHECKING:
+    from ray.actor import ActorHandle
 
 METHODS = ("MARL", "US Federal", "Saez")  # part 1
 ROBUST_METHODS = ("ERMAS", "MARL continued")  # part 2
@@ -152,6 +159,21 @@ def run_inputs(run: Run, p: Preset, out: Path) -> RunInputs:
     return RunInputs(economy, p.evaluation, checkpoint.get("phase1"), None, checkpoint.get("saez_warmup"))
 
 
+def run_size(run: Run, p: Preset) -> tuple[int, int]:
+    """``run``'s length under preset ``p``: its iterations (ERMAS's outer steps, the Saez warm-up's episodes)
+    and the environment steps of each."""
+    inputs = run_inputs(run, p, Path())
+    episode = inputs.training.n_envs * inputs.economy.episode_length
+    r = p.robust
+    if run.kind == "ermas":  # an outer step: the deviation search, the regret's two episodes, the main iterations
+        return r.outer_steps, (r.deviation_iterations + 2 + r.main_iterations) * episode
+    if run.kind == "marl_continued":
+        return r.outer_steps * r.main_iterations, episode
+    if run.kind == "saez_warmup":
+        return saez_warmup_episodes(inputs.economy), episode
+    return inputs.training.iterations, episode
+
+
 def run_settings(run: Run, preset_name: str, scale: str, out: Path) -> dict:
     """What a run's result was computed from: stored in the result and compared on a rerun."""
     inputs = run_inputs(run, sized(preset_name, run.seed, scale), out)
@@ -170,11 +192,20 @@ def run_settings(run: Run, preset_name: str, scale: str, out: Path) -> dict:
     return json.loads(json.dumps(settings))  # as read back from a result (tuples become lists)
 
 
-def execute(run: Run, preset_name: str, scale: str, out: Path, device: str = "cpu") -> dict:
+def execute(
+    run: Run,
+    preset_name: str,
+    scale: str,
+    out: Path,
+    device: str = "cpu",
+    report: Callable[[int], None] | None = None,
+) -> dict:
     """Carry out ``run`` (resuming its checkpoint) and write its result; returns the result. A finished
     result is returned as it is, unless it was computed from other settings: then an error. The result's
     ``seconds`` count every launch of the run that ended by an exception (Ctrl-C, a cancelled task, an
-    error), which leaves its time in ``NAME.elapsed``; a killed process's time is lost."""
+    error), which leaves its time in ``NAME.elapsed``; a killed process's time is lost. ``report``: called
+    with the run's environment steps done so far (earlier launches' included) as it starts and after each
+    iteration (the Saez warm-up: once, at its end)."""
     import torch
 
     from ermas.two_level.evaluation import evaluate, uniform_planner, warm_saez_memory
@@ -203,8 +234,13 @@ def execute(run: Run, preset_name: str, scale: str, out: Path, device: str = "cp
         inputs.planner_from,
     )
     checkpoint = out / f"{run.name}.pt"
+    steps_per_iteration = run_size(run, p)[1]
 
-    def compute() -> tuple[dict, int, int]:  # the outcome, iterations and episodes played
+    def progress(iteration: int) -> None:  # the training loops report finished iterations
+        if report is not None:
+            report(iteration * steps_per_iteration)
+
+    def compute() -> tuple[dict, int]:  # the outcome and the iterations done
         if run.method == RANDOM and not planner_from.exists():
             atomic_save({"state": {"planner": uniform_planner(training)}}, planner_from)
         if run.kind == "evaluate":
@@ -215,32 +251,27 @@ def execute(run: Run, preset_name: str, scale: str, out: Path, device: str = "cp
                 planner_from=planner_from,
                 agents_from=agents_from,
                 checkpoint=checkpoint,
-                progress=False,
+                progress=progress,
                 device=device,
                 memory_from=inputs.memory_from,
             )
-            outcome = dataclasses.asdict(scored)
-            iterations = episodes = training.iterations
-        elif run.kind == "saez_warmup":
-            iterations = episodes = warm_saez_memory(economy, training, agents_from, checkpoint)
-            outcome = {}
-        elif run.kind in ("ermas", "marl_continued"):
+            return dataclasses.asdict(scored), training.iterations
+        if run.kind == "saez_warmup":
+            episodes = warm_saez_memory(economy, training, agents_from, checkpoint)
+            progress(episodes)
+            return {}, episodes
+        if run.kind in ("ermas", "marl_continued"):  # iterations: ERMAS's outer steps, MARL's continuation's
             robust_run = train_robust if run.kind == "ermas" else continue_marl
-            state = robust_run(economy, training, p.robust, agents_from, checkpoint, progress=False, device=device)
-            outcome = {"social_welfare": state.history["social_welfare"][-1]}
-            iterations, r = state.iteration, p.robust  # outer steps of ERMAS; iterations of MARL's continuation
-            episodes = iterations * ((r.deviation_iterations + 2 + r.main_iterations) if run.kind == "ermas" else 1)
+            state = robust_run(economy, training, p.robust, agents_from, checkpoint, progress=progress, device=device)
         else:
-            state = train(economy, training, checkpoint, agents_from, progress=False, device=device)
-            outcome = {"social_welfare": state.history["social_welfare"][-1]}
-            iterations = episodes = training.iterations
-        return outcome, iterations, episodes
+            state = train(economy, training, checkpoint, agents_from, progress=progress, device=device)
+        return {"social_welfare": state.history["social_welfare"][-1]}, state.iteration
 
     elapsed = out / f"{run.name}.elapsed"  # seconds spent by earlier launches of this run that were stopped
     earlier = float(elapsed.read_text()) if elapsed.exists() else 0.0
     start = time.perf_counter()
     try:
-        outcome, iterations, episodes = compute()
+        outcome, iterations = compute()
     except BaseException:  # Ctrl-C, a cancelled task or an error: the time spent counts towards the run's total
         atomic_write_text(f"{earlier + time.perf_counter() - start:.1f}\n", elapsed)
         raise
@@ -248,7 +279,7 @@ def execute(run: Run, preset_name: str, scale: str, out: Path, device: str = "cp
         "name": run.name,
         **outcome,
         "iterations": iterations,
-        "env_steps": episodes * training.n_envs * economy.episode_length,
+        "env_steps": iterations * steps_per_iteration,
         "seconds": round(earlier + time.perf_counter() - start, 1),  # over every launch of the run
         "device": device,
         "settings": settings,
@@ -307,28 +338,39 @@ def run_pipeline(
     gpus = 1 if device.startswith("cuda") else 0
     task = ray.remote(num_cpus=1, num_gpus=gpus, max_retries=0)(_execute_after)
     fine_tune = preset(preset_name).fine_tune
+    runs = plan(seeds, etas, parts)
+    sizes = {run.name: math.prod(run_size(run, sized(preset_name, run.seed, scale))) for run in runs}
     results: list[dict] = []
     failed: dict[str, str] = {}
     try:
+        counter = ray.remote(num_cpus=0)(StepCounter).remote()
         refs: dict[str, ray.ObjectRef] = {}
-        for run in plan(seeds, etas, parts):
+        for run in runs:
             after = [refs[r.name] for r in needs(run, fine_tune)]
-            refs[run.name] = task.remote(run, preset_name, scale, str(out), device, *after)
+            refs[run.name] = task.remote(run, preset_name, scale, str(out), device, counter, *after)
         names = {ref: name for name, ref in refs.items()}
         pending = list(refs.values())
-        with tqdm(total=len(pending), desc=f"Figure 6 ({preset_name})") as bar:
+        finished = {name for name in sizes if (out / f"{name}.json").exists()}  # by earlier launches, so far
+        earlier = sum(sizes[name] for name in finished)
+        desc = f"Figure 6 ({preset_name})"
+        with tqdm(total=sum(sizes.values()), initial=earlier, unit="step", unit_scale=True, desc=desc) as bar:
             while pending:
                 # a timeout, so that Ctrl-C reaches this loop (a blocking wait would hold it back)
                 done, pending = ray.wait(pending, num_returns=1, timeout=1.0)
                 for ref in done:
                     try:
                         results.append(ray.get(ref))
+                        finished.add(names[ref])
                     except ray.exceptions.RayError as error:
+                        finished.discard(names[ref])  # a stored result refused for its settings
                         failed[names[ref]] = str(error).strip().splitlines()[-1]
                         atomic_write_text(json.dumps(failed, indent=1) + "\n", out / "failed.json")
-                    bar.update()
                 if done:
                     write_results(out, results, preset_name, seeds, scale, command, started)
+                reported = ray.get(counter.steps.remote())  # a failed run keeps the steps it did
+                steps = sum(size if name in finished else reported.get(name, 0) for name, size in sizes.items())
+                bar.update(steps - bar.n)
+                bar.set_postfix_str(f"{len(finished)}/{len(runs)} runs finished")
     except KeyboardInterrupt:
         raise KeyboardInterrupt(
             f"Figure 6 pipeline interrupted: {len(results)} finished run(s) kept in {out}; the runs in progress "
@@ -354,9 +396,29 @@ def _check_reachable(address: str, timeout: float = 5.0) -> None:
         raise ConnectionError(f"cannot reach the Ray cluster at {address!r}: {error}") from error
 
 
-def _execute_after(run: Run, preset_name: str, scale: str, out: str, device: str, *needed: dict) -> dict:
-    """:func:`execute` in a Ray worker, once the results it ``needed`` are in."""
-    return execute(run, preset_name, scale, Path(out), device)
+class StepCounter:
+    """The environment steps each run of a pipeline has done, as its worker reports them (a Ray actor)."""
+
+    def __init__(self) -> None:
+        self.done: dict[str, int] = {}
+
+    def report(self, name: str, steps: int) -> None:
+        self.done[name] = steps
+
+    def steps(self) -> dict[str, int]:
+        return self.done
+
+
+def _execute_after(
+    run: Run, preset_name: str, scale: str, out: str, device: str, counter: ActorHandle, *needed: dict
+) -> dict:
+    """:func:`execute` in a Ray worker, once the results it ``needed`` are in, reporting its steps to ``counter``
+    (a :class:`StepCounter`)."""
+
+    def report(steps: int) -> None:
+        counter.report.remote(run.name, steps)  # no need to wait for it
+
+    return execute(run, preset_name, scale, Path(out), device, report)
 
 
 def evaluation_table(results: list[dict]) -> pd.DataFrame:

@@ -11,13 +11,16 @@ moving there is reported as not converged (:func:`converged`), never silently av
 
 from __future__ import annotations
 
+import math
 import os
 from dataclasses import dataclass, replace
 
 import numpy as np
 import torch
 
-from ermas.economy import Economy, EconomyConfig
+from ermas.checkpoint import Progress
+from ermas.economy import N_AGENTS, Economy, EconomyConfig
+from ermas.economy.taxes import SAEZ_BUFFER_SIZE
 from ermas.io import atomic_save
 from ermas.rl.ppo import masked_categorical
 from ermas.two_level.networks import AgentNetwork, PlannerNetwork
@@ -75,7 +78,7 @@ def evaluate(
     planner_from: str | os.PathLike | None = None,
     agents_from: str | os.PathLike | None = None,
     checkpoint: str | os.PathLike | None = None,
-    progress: bool = True,
+    progress: Progress = True,
     device: str | torch.device = "cpu",
     memory_from: str | os.PathLike | None = None,
 ) -> EvaluationResult:
@@ -196,6 +199,13 @@ def uniform_planner(training: TwoLevelTraining) -> dict[str, torch.Tensor]:
     with torch.no_grad():
         planner.logits.weight.zero_(), planner.logits.bias.zero_()
     return planner.state_dict()
+
+
+def saez_warmup_episodes(economy: EconomyConfig) -> int:
+    """The episodes :func:`warm_saez_memory` plays under ``economy``: every closed tax period adds one pair per
+    agent to each environment's buffer, until it holds its 500."""
+    pairs_per_episode = N_AGENTS * (economy.episode_length // economy.tax_period)
+    return math.ceil(SAEZ_BUFFER_SIZE / pairs_per_episode)
 
 
 def warm_saez_memory(

@@ -41,7 +41,7 @@ from dataclasses import asdict, dataclass, replace
 
 import torch
 
-from ermas.checkpoint import load_checkpoint, run_resumable
+from ermas.checkpoint import Progress, load_checkpoint, run_resumable
 from ermas.economy import Economy, EconomyConfig
 from ermas.economy.config import N_AGENTS
 from ermas.manifest import sha256
@@ -167,7 +167,7 @@ def train_robust(
     robust: RobustTraining,
     start_from: str | os.PathLike,
     checkpoint: str | os.PathLike | None = None,
-    progress: bool = True,
+    progress: Progress = True,
     device: str | torch.device = "cpu",
 ) -> RobustState:
     """The ERMAS planner: ``robust.outer_steps`` outer steps (see the module docstring) from the agents and
@@ -287,7 +287,7 @@ def continue_marl(
     robust: RobustTraining,
     start_from: str | os.PathLike,
     checkpoint: str | os.PathLike | None = None,
-    progress: bool = True,
+    progress: Progress = True,
     device: str | torch.device = "cpu",
 ) -> TrainingState:
     """MARL's fair control for ERMAS: the same phase-2 checkpoint continued by plain two-level training for as

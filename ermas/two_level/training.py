@@ -24,7 +24,7 @@ from pathlib import Path
 
 import torch
 
-from ermas.checkpoint import load_checkpoint, run_resumable
+from ermas.checkpoint import Progress, load_checkpoint, run_resumable
 from ermas.economy import Economy, EconomyConfig, observe
 from ermas.manifest import sha256
 from ermas.rl.ppo import Batch, PPOConfig, gae, masked_categorical, ppo_update, sample_actions, take_rows
@@ -267,7 +267,7 @@ def train(
     checkpoint: str | os.PathLike | None = None,
     agents_from: str | os.PathLike | None = None,
     planner_from: str | os.PathLike | None = None,
-    progress: bool = True,
+    progress: Progress = True,
     device: str | torch.device = "cpu",
     memory_from: str | os.PathLike | None = None,
 ) -> TrainingState:
