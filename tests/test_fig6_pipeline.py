@@ -16,6 +16,7 @@ import pytest
 import torch
 
 from ermas.experiments.fig6 import (
+    BUDGET_FACTOR,
     METHODS,
     RANDOM,
     ROBUST_METHODS,
@@ -24,13 +25,16 @@ from ermas.experiments.fig6 import (
     main,
     plan,
     regeneration,
+    run_inputs,
     run_pipeline,
     run_size,
     sized,
 )
 from ermas.experiments.fig6_figure import live_claim, live_retrain, replay
 from ermas.experiments.fig6_results import (
+    StoredResults,
     bracket_claim,
+    budget_claims,
     gains_over,
     load,
     load_pipeline_table,
@@ -43,32 +47,46 @@ from ermas.experiments.fig6_results import (
 )
 from ermas.manifest import check_files
 from ermas.plots import fig6_welfare_panel
-from ermas.two_level.evaluation import TEST_ETAS, PlannerDiagnostics
+from ermas.two_level.evaluation import TEST_ETAS, PlannerDiagnostics, evaluation_run
+from ermas.two_level.training import saved_state, train
 
 ROOT = Path(__file__).resolve().parents[1]
 EVALUATIONS = (len(METHODS) + len(ROBUST_METHODS)) * len(TEST_ETAS) + 1  # and the random planner at eta 0.23
+CHECKED = len(METHODS) + len(ROBUST_METHODS) + 1  # budget checks: every method's evaluation at eta 0.23
 
 
 def test_the_tiny_pipeline_runs_resumes_and_is_hashed(tmp_path):
     out = tmp_path / "fig6"
-    table = run_pipeline("laptop", [0], out, scale="tiny", command="test")
+    table = run_pipeline("laptop", [0], out, scale="tiny", command="test", budget_check=True)
     assert len(table) == EVALUATIONS
     assert set(table.method) == {*METHODS, *ROBUST_METHODS, RANDOM}
     assert (table.scored > 0).all()  # Saez too: its evaluations start from a full buffer (the warm-up run)
     manifest = json.loads((out / "manifest.json").read_text())
-    assert len(manifest["runs"]) == len(plan([0])) and "torch" in manifest["versions"]
+    planned = plan([0], budget_check=True)
+    assert len(manifest["runs"]) == len(planned) == len(plan([0])) + CHECKED
+    assert "torch" in manifest["versions"]
     assert manifest["versions"]["threads"].startswith("1 per run") and manifest["versions"]["ray"][0].isdigit()
     check_files(out, manifest["sha256"], manifest["command"])
     (launch,) = manifest["launches"]  # when it started, how long it took
-    assert launch["finished runs"] == len(plan([0])) and launch["wall seconds"] > 0
+    assert launch["finished runs"] == len(planned) and launch["wall seconds"] > 0
     tiny = sized("laptop", 0, "tiny")  # each run did the steps the progress bar counts on it
-    assert all(manifest["runs"][run.name]["env_steps"] == math.prod(run_size(run, tiny)) for run in plan([0]))
+    assert all(manifest["runs"][run.name]["env_steps"] == math.prod(run_size(run, tiny)) for run in planned)
+
+    # a budget check carries its evaluation on, with the same bits as an evaluation that long from the start
+    check = Run("budget_check", 0, "US Federal", 0.23)
+    inputs = run_inputs(check, tiny, out)
+    economy, training = evaluation_run(inputs.economy, inputs.training, 0.23)
+    fresh = train(economy, training, agents_from=inputs.agents_from, progress=False)
+    carried = saved_state(out / f"{check.name}.pt")["history"]["social_welfare"]
+    evaluated = saved_state(out / f"{check.evaluation().name}.pt")["history"]["social_welfare"]
+    assert len(carried) == BUDGET_FACTOR * len(evaluated) and carried[: len(evaluated)] == evaluated
+    assert fresh.history["social_welfare"] == carried
 
     # a run whose result was lost (killed before writing it) is redone, once; the others are skipped
     lost = out / "seed0_us_federal_eta0.23.json"
     before = {p.name: p.stat().st_mtime_ns for p in out.glob("*.json") if p != lost and p.name != "manifest.json"}
     lost.unlink()
-    again = run_pipeline("laptop", [0], out, scale="tiny", command="test")
+    again = run_pipeline("laptop", [0], out, scale="tiny", command="test", budget_check=True)
     assert len(again) == len(table) and lost.exists()
     assert all((out / name).stat().st_mtime_ns == t for name, t in before.items())  # not rerun
     first, second = json.loads((out / "manifest.json").read_text())["launches"]  # both launches kept
@@ -274,6 +292,27 @@ def test_a_runs_seconds_count_every_launch_of_it(tmp_path, monkeypatch):
         torch.set_num_threads(threads)  # execute sets a worker's one thread
     assert result["seconds"] >= 100 and not elapsed.exists()
     assert json.loads((tmp_path / f"{run.name}.json").read_text())["seconds"] == result["seconds"]
+
+
+def test_the_budget_check_passes_where_the_ranking_holds_and_marks_close_neighbours():
+    def stored(after: dict[str, list[float]]) -> StoredResults:
+        before = {"MARL": [30.0, 32.0, 31.0], "Saez": [25.0, 26.0, 24.0], "US Federal": [20.0, 21.0, 19.0]}
+        rows = [
+            {"kind": kind, "seed": seed, "method": method, "eta": 0.23, "welfare": welfare}
+            for kind, table in (("evaluate", before), ("budget_check", after))
+            for method, welfares in table.items()
+            for seed, welfare in enumerate(welfares)
+        ]
+        rows.append({"kind": "evaluate", "seed": 0, "method": "MARL", "eta": 0.11, "welfare": 1.0})  # ignored
+        return StoredResults(Path(), pd.DataFrame(rows), pd.DataFrame(), {}, {})
+
+    (held,) = budget_claims(stored({"MARL": [34.0, 35.0, 33.0], "Saez": [28, 27, 29], "US Federal": [21, 22, 20]}))
+    assert held.passed and not held.close and "2x: MARL 34.0 > Saez 28.0 > US Federal 21.0" in held.measured
+    (swapped,) = budget_claims(stored({"MARL": [27.0, 29.0, 28.0], "Saez": [28, 30, 29], "US Federal": [21, 22, 20]}))
+    assert not swapped.passed  # Saez overtook MARL
+    (close,) = budget_claims(stored({"MARL": [29.0, 31.0, 28.0], "Saez": [28, 30, 29], "US Federal": [21, 22, 20]}))
+    assert close.passed and close.close  # MARL's lead over Saez within one standard error
+    assert budget_claims(StoredResults(Path(), pd.DataFrame({"kind": ["evaluate"]}), pd.DataFrame(), {}, {})) == []
 
 
 def test_the_bracket_check_needs_every_bracket_in_every_seed():

@@ -5,7 +5,10 @@ Per seed, part 1: phase 1 (agents in the free market), phase 2 (the learned plan
 agents, from phase 1), then the evaluation of MARL's frozen planner, US Federal and Saez at every test eta
 with new agents (and of a uniform random-rate planner at the training eta, a sanity check). Part 2: ERMAS
 from phase 2 (:func:`ermas.two_level.robust.train_robust`) and its fair control, MARL continued from
-phase 2 for as many planner updates, each evaluated at every test eta.
+phase 2 for as many planner updates, each evaluated at every test eta. With ``--budget-check``, each
+method's evaluation at the training eta is also carried on to twice its iterations (``budget_check`` runs:
+the same bits as an evaluation that long from the start), to check that the methods' ranking at that eta
+holds with more training.
 
 Every run is a Ray task (one torch thread each, as many at once as the cluster has cores) that
 checkpoints after every iteration and writes its result atomically; rerunning the pipeline skips finished
@@ -45,7 +48,7 @@ from tqdm import tqdm
 from ermas.allocator import keep_freed_memory
 from ermas.checkpoint import differences
 from ermas.economy import EconomyConfig, present_device
-from ermas.io import atomic_save, atomic_write_text
+from ermas.io import atomic_copy, atomic_save, atomic_write_text
 from ermas.manifest import file_hashes, versions
 from ermas.two_level.evaluation import TEST_ETAS, saez_warmup_episodes
 from ermas.two_level.presets import PRESETS, Preset, preset
@@ -61,26 +64,37 @@ TRAINED = {"MARL": "phase2", "ERMAS": "ermas", "MARL continued": "marl_continued
 """The run whose planner (and, fine-tuning, whose agents) each learned method's evaluation starts from."""
 TRAINING_ETA = 0.23
 SCALES = ("full", "tiny")
+BUDGET_FACTOR = 2
+"""A budget check's iterations, in evaluations' iterations."""
 
 
 @dataclass(frozen=True)
 class Run:
     """One Ray task: a training phase or one evaluation. ``name`` is its files' stem in the output folder."""
 
-    kind: str  # "phase1", "phase2", "saez_warmup", "ermas", "marl_continued" or "evaluate"
+    kind: str  # "phase1", "phase2", "saez_warmup", "ermas", "marl_continued", "evaluate" or "budget_check"
     seed: int
     method: str = ""
     eta: float = 0.0
 
     @property
     def name(self) -> str:
-        if self.kind != "evaluate":
+        if self.kind not in ("evaluate", "budget_check"):
             return f"seed{self.seed}_{self.kind}"
-        return f"seed{self.seed}_{self.method.lower().replace(' ', '_')}_eta{self.eta:g}"
+        name = f"seed{self.seed}_{self.method.lower().replace(' ', '_')}_eta{self.eta:g}"
+        return name if self.kind == "evaluate" else f"{name}_x{BUDGET_FACTOR}"
+
+    def evaluation(self) -> Run:
+        """The evaluation a ``budget_check`` run carries on."""
+        return replace(self, kind="evaluate")
 
 
-def plan(seeds: list[int], etas: tuple[float, ...] = TEST_ETAS, parts: tuple[int, ...] = (1, 2)) -> list[Run]:
-    """Every run of the pipeline's ``parts``, each after the runs it needs (part 2 needs part 1's phases)."""
+def plan(
+    seeds: list[int], etas: tuple[float, ...] = TEST_ETAS, parts: tuple[int, ...] = (1, 2), budget_check: bool = False
+) -> list[Run]:
+    """Every run of the pipeline's ``parts``, each after the runs it needs (part 2 needs part 1's phases);
+    with ``budget_check``, each evaluation at the training eta carried on to :data:`BUDGET_FACTOR` times
+    its iterations."""
     runs = []
     for seed in seeds:
         runs += [Run("phase1", seed), Run("phase2", seed)]
@@ -91,6 +105,9 @@ def plan(seeds: list[int], etas: tuple[float, ...] = TEST_ETAS, parts: tuple[int
         if 2 in parts:
             runs += [Run("ermas", seed), Run("marl_continued", seed)]
             runs += [Run("evaluate", seed, method, eta) for method in ROBUST_METHODS for eta in etas]
+    if budget_check:
+        at_training_eta = [run for run in runs if run.kind == "evaluate" and run.eta == TRAINING_ETA]
+        runs += [replace(run, kind="budget_check") for run in at_training_eta]
     return runs
 
 
@@ -113,6 +130,8 @@ def sized(name: str, seed: int, scale: str) -> Preset:
 
 def needs(run: Run, fine_tune: bool) -> list[Run]:
     """The runs whose checkpoints ``run`` starts from."""
+    if run.kind == "budget_check":  # the evaluation it carries on, and what that started from
+        return [*needs(run.evaluation(), fine_tune), run.evaluation()]
     if run.kind in ("phase2", "saez_warmup"):
         return [Run("phase1", run.seed)]
     if run.kind in ("ermas", "marl_continued"):
@@ -140,6 +159,9 @@ class RunInputs:
 
 def run_inputs(run: Run, p: Preset, out: Path) -> RunInputs:
     """The inputs of ``run`` under preset ``p``, its checkpoints in ``out``."""
+    if run.kind == "budget_check":
+        inputs = run_inputs(run.evaluation(), p, out)
+        return replace(inputs, training=replace(inputs.training, iterations=BUDGET_FACTOR * inputs.training.iterations))
     checkpoint = {r.kind: out / f"{r.name}.pt" for r in needs(run, p.fine_tune)}
     if run.kind == "phase1":
         return RunInputs(p.free_market(), p.phase1)
@@ -243,7 +265,9 @@ def execute(
     def compute() -> tuple[dict, int]:  # the outcome and the iterations done
         if run.method == RANDOM and not planner_from.exists():
             atomic_save({"state": {"planner": uniform_planner(training)}}, planner_from)
-        if run.kind == "evaluate":
+        if run.kind == "budget_check" and not checkpoint.exists():  # carry on the finished evaluation
+            atomic_copy(out / f"{run.evaluation().name}.pt", checkpoint)
+        if run.kind in ("evaluate", "budget_check"):
             scored = evaluate(
                 economy,
                 training,
@@ -300,12 +324,14 @@ def run_pipeline(
     device: str = "cpu",
     parts: tuple[int, ...] = (1, 2),
     etas: tuple[float, ...] = TEST_ETAS,
+    budget_check: bool = False,
 ) -> pd.DataFrame:
     """Run every run of :func:`plan` not yet finished in ``out``, on Ray; returns the evaluation table.
 
     ``workers``: processes at once on this machine (default: one per core); ignored with ``address``.
     ``device``: where each run computes (``"cuda"``: each run takes one GPU of the cluster). ``parts``: which
-    parts of :func:`plan` to run; ``etas``: the test etas of the evaluations.
+    parts of :func:`plan` to run; ``etas``: the test etas of the evaluations; ``budget_check``: also the
+    budget checks at the training eta.
     A run that fails is recorded (``failed.json``) while the others go on; the runs that needed it fail
     too; at the end a ``RuntimeError`` names them. The manifest records each launch: its command, start
     (UTC) and wall time so far, kept across launches into the same ``out``.
@@ -338,7 +364,7 @@ def run_pipeline(
     gpus = 1 if device.startswith("cuda") else 0
     task = ray.remote(num_cpus=1, num_gpus=gpus, max_retries=0)(_execute_after)
     fine_tune = preset(preset_name).fine_tune
-    runs = plan(seeds, etas, parts)
+    runs = plan(seeds, etas, parts, budget_check)
     sizes = {run.name: math.prod(run_size(run, sized(preset_name, run.seed, scale))) for run in runs}
     results: list[dict] = []
     failed: dict[str, str] = {}
@@ -484,6 +510,11 @@ def command_line() -> argparse.ArgumentParser:
     parser.add_argument("--part", type=int, choices=[1, 2], default=None, help="one part only (default: both)")
     parser.add_argument("--device", default="cpu", help="where each run computes: cpu (default) or cuda")
     parser.add_argument("--data", type=Path, default=None, help="store's destination (default data/fig6/PRESET)")
+    parser.add_argument(
+        "--budget-check",
+        action="store_true",
+        help=f"also carry each evaluation at eta {TRAINING_ETA} on to {BUDGET_FACTOR}x its iterations",
+    )
     return parser
 
 
@@ -530,7 +561,16 @@ def main(argv: list[str] | None = None) -> None:
     seeds = list(range(args.first_seed, args.first_seed + args.seeds))
     parts = (1, 2) if args.part is None else (args.part,)
     table = run_pipeline(
-        args.preset, seeds, out, args.scale, args.address, command.strip(), args.workers, args.device, parts
+        args.preset,
+        seeds,
+        out,
+        args.scale,
+        args.address,
+        command.strip(),
+        args.workers,
+        args.device,
+        parts,
+        budget_check=args.budget_check,
     )
     print(table.to_string(index=False))
 

@@ -28,7 +28,17 @@ import pandas as pd
 import torch
 
 from ermas.claims import Claim
-from ermas.experiments.fig6 import RANDOM, TRAINING_ETA, Run, RunInputs, regeneration, run_inputs, run_settings, sized
+from ermas.experiments.fig6 import (
+    BUDGET_FACTOR,
+    RANDOM,
+    TRAINING_ETA,
+    Run,
+    RunInputs,
+    regeneration,
+    run_inputs,
+    run_settings,
+    sized,
+)
 from ermas.io import atomic_save, atomic_write_text
 from ermas.manifest import check_files, file_hashes
 from ermas.two_level.evaluation import PlannerDiagnostics, planner_diagnostics
@@ -61,7 +71,7 @@ def store(results: Path, data: Path, command: str) -> None:
         if "agents" not in state:  # the Saez warm-up keeps the economy's memory only
             continue
         # an evaluation's planner is frozen: it is its source run's (phase 2, ERMAS, ...) or the uniform one
-        learned_planner = "planner" in state and run["kind"] != "evaluate"
+        learned_planner = "planner" in state and run["kind"] not in ("evaluate", "budget_check")
         networks = {"agents": state["agents"]} | ({"planner": state["planner"]} if learned_planner else {})
         networks = {k: {n: t.to(torch.float32) for n, t in v.items()} for k, v in networks.items()}
         atomic_save(networks, data / "networks" / f"{run['name']}.pt")
@@ -298,6 +308,41 @@ def part1_claims(
     )
     claims.append(bracket_claim(diagnostics))
     return claims
+
+
+def budget_claims(stored: StoredResults) -> list[Claim]:
+    """The recipe's check that evaluations ran long enough: the methods' ranking at the training eta (their
+    mean welfare over seeds) is the same after :data:`~ermas.experiments.fig6.BUDGET_FACTOR` times the
+    evaluation's iterations (the pipeline's ``budget_check`` runs) as after the evaluation. A verdict where
+    two methods next to each other in either ranking lie within one standard error of their paired gap is
+    marked close. No claim (an empty list) where no budget checks are stored."""
+    checked = stored.runs[stored.runs.kind == "budget_check"]
+    if checked.empty:
+        return []
+    eta = float(checked.eta.iloc[0])
+    evaluated = stored.runs[(stored.runs.kind == "evaluate") & np.isclose(stored.runs.eta, eta)]
+    evaluated = evaluated[evaluated.method.isin(checked.method) & evaluated.seed.isin(checked.seed)]
+    rankings, close = [], False
+    for runs in (evaluated, checked):
+        means = runs.groupby("method").welfare.mean().sort_values(ascending=False)
+        for better, worse in zip(means.index[:-1], means.index[1:], strict=True):
+            gap, se = paired_gap(runs, better, worse, eta)
+            close |= bool(abs(gap) < se)
+        rankings.append(means)
+    before, after = rankings
+    return [
+        Claim(
+            "6 (sanity)",
+            f"The methods' ranking at eta {eta:g} holds at {BUDGET_FACTOR}x the evaluation budget",
+            "the order of the methods' mean welfare over seeds unchanged",
+            " ; ".join(
+                f"{label}: " + " > ".join(f"{method} {welfare:.1f}" for method, welfare in means.items())
+                for label, means in (("evaluation", before), (f"{BUDGET_FACTOR}x", after))
+            ),
+            list(before.index) == list(after.index),
+            close,
+        )
+    ]
 
 
 def bracket_claim(diagnostics: list[PlannerDiagnostics]) -> Claim:
