@@ -48,6 +48,12 @@ def load_checkpoint(path: str | os.PathLike | None, fingerprint: dict[str, Any])
     return saved["state"]
 
 
+def resumable(path: str | os.PathLike) -> bool:
+    """Whether ``path`` holds a checkpoint that :func:`run_resumable` wrote (one a run can carry on), not
+    only a run's networks."""
+    return Path(path).exists() and "fingerprint" in torch.load(path, weights_only=True, map_location="cpu")
+
+
 def differences(saved: Any, wanted: Any, prefix: str = "") -> list[str]:
     """The dotted keys at which two nested dicts of settings differ (``prefix`` itself where one is not a dict)."""
     if not (isinstance(saved, dict) and isinstance(wanted, dict)):

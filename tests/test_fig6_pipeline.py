@@ -41,6 +41,7 @@ from ermas.experiments.fig6_results import (
     part1_claims,
     part2_claims,
     planner_checks,
+    restore,
     store,
     summary,
     welfare_table,
@@ -122,6 +123,31 @@ def test_a_run_reports_its_steps_as_it_starts_and_after_each_iteration(tmp_path)
     warmup = Run("saez_warmup", 0)
     result = execute(warmup, "laptop", "tiny", tmp_path, report=reports.append)
     assert reports == [result["env_steps"]] == [math.prod(run_size(warmup, tiny))]
+
+
+def test_stored_results_restored_take_budget_checks_without_training_again(tmp_path):
+    out, data, restored, again = (tmp_path / name for name in ("fig6", "data", "restored", "again"))
+    run_pipeline("laptop", [0], out, scale="tiny", command="first", parts=(1,))
+    store(out, data, "store")
+    restore(data, restored)
+    with pytest.raises(FileExistsError, match="is not empty"):
+        restore(data, restored)
+    kept = {p.name: p.read_text() for p in restored.glob("seed*.json")}
+    assert len(kept) == len(plan([0], parts=(1,))) - 1  # all but the Saez warm-up, whose buffer is not stored
+    run_pipeline("laptop", [0], restored, scale="tiny", command="second", parts=(1,), budget_check=True)
+    assert all((restored / name).read_text() == text for name, text in kept.items())  # not run again
+    store(restored, again, "store")
+    first, second = load(data), load(again)
+    assert [launch["command"] for launch in second.manifest["launches"]] == ["first", "second"]
+    (claim,) = budget_claims(second)
+    assert claim.statement.startswith("The methods' ranking at eta 0.23 holds at 2x")
+    # each budget check, played from the start, repeats its stored evaluation's curve, then goes on
+    for name in second.runs.name[second.runs.kind == "budget_check"]:
+        curve = second.histories[second.histories.name == name].social_welfare.to_numpy()
+        stored_curve = first.histories[first.histories.name == name.removesuffix("_x2")].social_welfare.to_numpy()
+        assert len(curve) == 2 * len(stored_curve) and (curve[: len(stored_curve)] == stored_curve).all()
+    unchanged = second.runs.loc[second.runs.kind != "budget_check", first.runs.columns].reset_index(drop=True)
+    assert unchanged.drop(columns="seconds").equals(first.runs.drop(columns="seconds"))  # the warm-up's are new
 
 
 def test_bad_input_is_refused_before_anything_runs(tmp_path):

@@ -46,7 +46,7 @@ import pandas as pd
 from tqdm import tqdm
 
 from ermas.allocator import keep_freed_memory
-from ermas.checkpoint import differences
+from ermas.checkpoint import differences, resumable
 from ermas.economy import EconomyConfig, present_device
 from ermas.io import atomic_copy, atomic_save, atomic_write_text
 from ermas.manifest import file_hashes, versions
@@ -265,8 +265,9 @@ def execute(
     def compute() -> tuple[dict, int]:  # the outcome and the iterations done
         if run.method == RANDOM and not planner_from.exists():
             atomic_save({"state": {"planner": uniform_planner(training)}}, planner_from)
-        if run.kind == "budget_check" and not checkpoint.exists():  # carry on the finished evaluation
-            atomic_copy(out / f"{run.evaluation().name}.pt", checkpoint)
+        evaluated = out / f"{run.evaluation().name}.pt"
+        if run.kind == "budget_check" and not checkpoint.exists() and resumable(evaluated):
+            atomic_copy(evaluated, checkpoint)  # carry the finished evaluation on (else: from the start)
         if run.kind in ("evaluate", "budget_check"):
             scored = evaluate(
                 economy,
@@ -498,7 +499,9 @@ def command_line() -> argparse.ArgumentParser:
     """The pipeline's command line (see the module docstring)."""
     parser = argparse.ArgumentParser(prog="python -m ermas.experiments.fig6", description=__doc__.split("\n\n")[0])
     parser.add_argument(
-        "command", choices=["train", "store"], help="train: run the pipeline; store: copy its results to --data"
+        "command",
+        choices=["train", "store", "restore"],
+        help="train: run the pipeline; store: copy its results to --data; restore: rebuild --out from --data",
     )
     parser.add_argument("--preset", default="laptop", choices=PRESETS)
     parser.add_argument("--seeds", type=int, default=3)
@@ -509,7 +512,12 @@ def command_line() -> argparse.ArgumentParser:
     parser.add_argument("--workers", type=int, default=None, help="processes at once here (default: one per core)")
     parser.add_argument("--part", type=int, choices=[1, 2], default=None, help="one part only (default: both)")
     parser.add_argument("--device", default="cpu", help="where each run computes: cpu (default) or cuda")
-    parser.add_argument("--data", type=Path, default=None, help="store's destination (default data/fig6/PRESET)")
+    parser.add_argument(
+        "--data",
+        type=Path,
+        default=None,
+        help="stored results: store's destination, restore's source (default data/fig6/PRESET)",
+    )
     parser.add_argument(
         "--budget-check",
         action="store_true",
@@ -551,12 +559,16 @@ def main(argv: list[str] | None = None) -> None:
         parser.error("--seeds must be at least 1")
     out = output_folder(args)
     command = "python -m ermas.experiments.fig6 " + shlex.join(sys.argv[1:] if argv is None else argv)
-    if args.command == "store":
-        from ermas.experiments.fig6_results import store  # it reads this module's runs: imported here, not above
+    if args.command in ("store", "restore"):
+        from ermas.experiments.fig6_results import restore, store  # they read this module's runs: imported here
 
         data = args.data or Path("data") / "fig6" / _sized_name(args)
-        store(out, data, command.strip())
-        print(f"stored {out} in {data}")
+        if args.command == "store":
+            store(out, data, command.strip())
+            print(f"stored {out} in {data}")
+        else:
+            restore(data, out)
+            print(f"restored {data} into {out}")
         return
     seeds = list(range(args.first_seed, args.first_seed + args.seeds))
     parts = (1, 2) if args.part is None else (args.part,)

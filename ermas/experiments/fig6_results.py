@@ -11,7 +11,12 @@ time of each run)::
     python -m ermas.experiments.fig6 store --preset laptop
 
 :func:`load` checks every hash before it reads anything; a missing or changed file is an error naming it
-and the command that regenerates it.
+and the command that regenerates it. :func:`restore` goes the other way, so that the pipeline can add runs
+(its budget checks) to stored results without training again what they start from::
+
+    python -m ermas.experiments.fig6 restore --preset laptop
+    python -m ermas.experiments.fig6 train --preset laptop --budget-check
+    python -m ermas.experiments.fig6 store --preset laptop
 """
 
 from __future__ import annotations
@@ -153,6 +158,32 @@ def load(folder: Path | str) -> StoredResults:
         json.loads((folder / "settings.json").read_text()),
         manifest,
     )
+
+
+def restore(data: Path, out: Path) -> None:
+    """Rebuild a pipeline's folder ``out`` (empty) from the stored results in ``data`` (hash-checked): every
+    run's result, and for every run with stored networks a checkpoint of them and of its curves, and the
+    stored launch records. A restored checkpoint has no optimiser or random state: later runs start from
+    its networks, but its own run cannot be carried on (a budget check then plays its evaluation again from
+    the start, the same bits on the same CPU). The Saez warm-up is left out (its buffer is not stored): the
+    pipeline plays it again, the same bits, with its seconds measured anew."""
+    stored = load(data)
+    out.mkdir(parents=True, exist_ok=True)
+    if any(out.iterdir()):
+        raise FileExistsError(f"{out} is not empty: restore into a new folder")
+    for result in json.loads(stored.runs.to_json(orient="records")):
+        name = result["name"]
+        if result["kind"] == "saez_warmup":
+            continue
+        result = {key: value for key, value in result.items() if value is not None}
+        result["method"] = result.get("method", "")  # a training phase's: empty
+        result["settings"] = stored.settings[name]
+        curves = stored.histories[stored.histories.name == name].drop(columns=["name", "iteration"])
+        history = {column: values.tolist() for column, values in curves.dropna(axis=1, how="all").items()}
+        atomic_save({"state": stored.networks(name) | {"history": history}}, out / f"{name}.pt")
+        atomic_write_text(json.dumps(result, indent=1) + "\n", out / f"{name}.json")
+    launches = {"restored from": str(data), "launches": stored.manifest.get("launches", [])}
+    atomic_write_text(json.dumps(launches, indent=1) + "\n", out / "manifest.json")
 
 
 def load_pipeline_table(folder: Path | str) -> tuple[dict, pd.DataFrame]:
