@@ -368,6 +368,7 @@ def run_pipeline(
     runs = plan(seeds, etas, parts, budget_check)
     sizes = {run.name: math.prod(run_size(run, sized(preset_name, run.seed, scale))) for run in runs}
     results: list[dict] = []
+    finished = {name for name in sizes if (out / f"{name}.json").exists()}  # by earlier launches, so far
     failed: dict[str, str] = {}
     try:
         counter = ray.remote(num_cpus=0)(StepCounter).remote()
@@ -377,7 +378,6 @@ def run_pipeline(
             refs[run.name] = task.remote(run, preset_name, scale, str(out), device, counter, *after)
         names = {ref: name for name, ref in refs.items()}
         pending = list(refs.values())
-        finished = {name for name in sizes if (out / f"{name}.json").exists()}  # by earlier launches, so far
         earlier = sum(sizes[name] for name in finished)
         desc = f"Figure 6 ({preset_name})"
         with tqdm(total=sum(sizes.values()), initial=earlier, unit="step", unit_scale=True, desc=desc) as bar:
@@ -400,7 +400,7 @@ def run_pipeline(
                 bar.set_postfix_str(f"{len(finished)}/{len(runs)} runs finished")
     except KeyboardInterrupt:
         raise KeyboardInterrupt(
-            f"Figure 6 pipeline interrupted: {len(results)} finished run(s) kept in {out}; the runs in progress "
+            f"Figure 6 pipeline interrupted: {len(finished)} finished run(s) kept in {out}; the runs in progress "
             "resume from their last finished iteration when the same command is run again"
         ) from None
     finally:
