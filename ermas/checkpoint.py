@@ -23,9 +23,9 @@ from tqdm import tqdm
 from ermas.io import atomic_save
 
 Progress = bool | Callable[[int], None]
-"""How a loop shows its progress: ``True``, a tqdm bar; ``False``, nothing; a function, called with the number of
-finished iterations when the loop starts and after each iteration (how a pipeline's worker process reports to
-its driver)."""
+"""The ways a loop shows its progress. ``True`` draws a tqdm bar, ``False`` nothing; a function is called with
+the number of finished iterations when the loop starts and after each iteration (how a pipeline's worker
+process reports to its driver)."""
 
 
 class Resumable(Protocol):
