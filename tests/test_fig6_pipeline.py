@@ -132,6 +132,8 @@ def test_stored_results_restored_take_budget_checks_without_training_again(tmp_p
     restore(data, restored)
     with pytest.raises(FileExistsError, match="is not empty"):
         restore(data, restored)
+    with pytest.raises(ValueError, match="no file hashes: run the pipeline"):
+        store(restored, tmp_path / "too early", "store")
     kept = {p.name: p.read_text() for p in restored.glob("seed*.json")}
     assert len(kept) == len(plan([0], parts=(1,))) - 1  # all but the Saez warm-up, whose buffer is not stored
     run_pipeline("laptop", [0], restored, scale="tiny", command="second", parts=(1,), budget_check=True)
@@ -139,6 +141,8 @@ def test_stored_results_restored_take_budget_checks_without_training_again(tmp_p
     store(restored, again, "store")
     first, second = load(data), load(again)
     assert [launch["command"] for launch in second.manifest["launches"]] == ["first", "second"]
+    assert second.manifest["command"] == "second" and second.manifest["restored from"]["command"] == "first"
+    assert second.manifest["restored from"]["versions"] == first.manifest["versions"]
     (claim,) = budget_claims(second)
     assert claim.statement.startswith("The methods' ranking at eta 0.23 holds at 2x")
     # each budget check, played from the start, repeats its stored evaluation's curve, then goes on
@@ -146,8 +150,14 @@ def test_stored_results_restored_take_budget_checks_without_training_again(tmp_p
         curve = second.histories[second.histories.name == name].social_welfare.to_numpy()
         stored_curve = first.histories[first.histories.name == name.removesuffix("_x2")].social_welfare.to_numpy()
         assert len(curve) == 2 * len(stored_curve) and (curve[: len(stored_curve)] == stored_curve).all()
-    unchanged = second.runs.loc[second.runs.kind != "budget_check", first.runs.columns].reset_index(drop=True)
-    assert unchanged.drop(columns="seconds").equals(first.runs.drop(columns="seconds"))  # the warm-up's are new
+    # every stored file is stored again unchanged, but the table (new rows, the warm-up's seconds measured anew)
+    changed = {f for f, h in first.manifest["sha256"].items() if second.manifest["sha256"].get(f) != h}
+    assert changed == {"runs.csv", "histories.csv", "settings.json"}
+    lines = (data / "runs.csv").read_text().splitlines()
+    again_lines = set((again / "runs.csv").read_text().splitlines())
+    assert lines[0] in again_lines and all(line in again_lines for line in lines if "saez_warmup" not in line)
+    histories = second.histories[second.histories.name.isin(first.histories.name)].reset_index(drop=True)
+    assert histories[first.histories.columns].equals(first.histories)
 
 
 def test_bad_input_is_refused_before_anything_runs(tmp_path):

@@ -70,7 +70,8 @@ BUDGET_FACTOR = 2
 
 @dataclass(frozen=True)
 class Run:
-    """One Ray task: a training phase or one evaluation. ``name`` is its files' stem in the output folder."""
+    """One Ray task: a training phase, one evaluation, or a budget check (an evaluation carried on).
+    ``name`` is its files' stem in the output folder."""
 
     kind: str  # "phase1", "phase2", "saez_warmup", "ermas", "marl_continued", "evaluate" or "budget_check"
     seed: int
@@ -86,6 +87,8 @@ class Run:
 
     def evaluation(self) -> Run:
         """The evaluation a ``budget_check`` run carries on."""
+        if self.kind != "budget_check":
+            raise ValueError(f"only a budget check carries an evaluation on; this run is a {self.kind!r}")
         return replace(self, kind="evaluate")
 
 
@@ -265,9 +268,10 @@ def execute(
     def compute() -> tuple[dict, int]:  # the outcome and the iterations done
         if run.method == RANDOM and not planner_from.exists():
             atomic_save({"state": {"planner": uniform_planner(training)}}, planner_from)
-        evaluated = out / f"{run.evaluation().name}.pt"
-        if run.kind == "budget_check" and not checkpoint.exists() and resumable(evaluated):
-            atomic_copy(evaluated, checkpoint)  # carry the finished evaluation on (else: from the start)
+        if run.kind == "budget_check" and not checkpoint.exists():
+            evaluated = out / f"{run.evaluation().name}.pt"
+            if resumable(evaluated):  # carry the finished evaluation on (else play it from the start)
+                atomic_copy(evaluated, checkpoint)
         if run.kind in ("evaluate", "budget_check"):
             scored = evaluate(
                 economy,
@@ -394,8 +398,12 @@ def run_pipeline(
                         atomic_write_text(json.dumps(failed, indent=1) + "\n", out / "failed.json")
                 if done:
                     write_results(out, results, preset_name, seeds, scale, command, started)
-                reported = ray.get(counter.steps.remote())  # a failed run keeps the steps it did
-                steps = sum(size if name in finished else reported.get(name, 0) for name, size in sizes.items())
+                try:  # a failed run keeps the steps it did; without the counter, the bar stands still
+                    reported = ray.get(counter.steps.remote(), timeout=5.0)
+                except (ray.exceptions.RayError, TimeoutError):
+                    continue
+                done_steps = {name: min(reported.get(name, 0), size) for name, size in sizes.items()}
+                steps = sum(size if name in finished else done_steps[name] for name, size in sizes.items())
                 bar.update(steps - bar.n)
                 bar.set_postfix_str(f"{len(finished)}/{len(runs)} runs finished")
     except KeyboardInterrupt:
@@ -466,6 +474,8 @@ def write_results(
     atomic_write_text(buffer.getvalue(), out / "runs.csv")
     kept = (".pt", ".json", ".csv")
     files = sorted(p.name for p in out.iterdir() if p.suffix in kept and p.name not in ("manifest.json", "failed.json"))
+    path = out / "manifest.json"
+    restored = json.loads(path.read_text()).get("restored from") if path.exists() else None
     manifest = {
         "command": command,
         "preset": preset_name,
@@ -474,6 +484,7 @@ def write_results(
         "versions": versions(threads="1 per run (each in a worker process of its own)"),
         "runs": {r["name"]: {"env_steps": r["env_steps"], "seconds": r["seconds"]} for r in results},
         "launches": launches(out, command, started, len(results)),
+        **({"restored from": restored} if restored else {}),  # see ermas.experiments.fig6_results.restore
         "sha256": file_hashes(out, files),
     }
     atomic_write_text(json.dumps(manifest, indent=1) + "\n", out / "manifest.json")

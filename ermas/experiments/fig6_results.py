@@ -21,6 +21,7 @@ and the command that regenerates it. :func:`restore` goes the other way, so that
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import json
 import math
@@ -66,6 +67,8 @@ with ERMAS's multipliers and regret estimates (``lambda_i``, ``regret_i``) per o
 def store(results: Path, data: Path, command: str) -> None:
     """Write the stored form of the finished pipeline in ``results`` to ``data`` (see the module docstring)."""
     pipeline = json.loads((results / "manifest.json").read_text())
+    if "sha256" not in pipeline:
+        raise ValueError(f"{results / 'manifest.json'} has no file hashes: run the pipeline (train) there first")
     check_files(results, pipeline["sha256"], pipeline["command"])
     finished = sorted(p for p in results.glob("*.json") if p.name not in ("manifest.json", "failed.json"))
     runs = [json.loads(p.read_text()) for p in finished]
@@ -84,6 +87,8 @@ def store(results: Path, data: Path, command: str) -> None:
         history = pd.DataFrame(kept)
         curves.append(history.assign(name=run["name"], iteration=np.arange(len(history))))
     table = pd.DataFrame([{k: v for k, v in r.items() if k != "settings"} for r in runs])
+    first = [field.name for field in dataclasses.fields(Run)] + ["name"]  # then the outcomes, as they come
+    table = table[first + [column for column in table.columns if column not in first]]
     _write_csv(table.sort_values("name"), data / "runs.csv")
     curves = pd.concat(curves)
     _write_csv(
@@ -100,6 +105,7 @@ def store(results: Path, data: Path, command: str) -> None:
         "total run seconds": round(sum(r["seconds"] for r in pipeline["runs"].values()), 1),
         "total environment steps": sum(r["env_steps"] for r in pipeline["runs"].values()),
         "launches": pipeline.get("launches", []),  # pipelines before launch records have none
+        **({"restored from": pipeline["restored from"]} if "restored from" in pipeline else {}),
         "sha256": file_hashes(data, files),
     }
     atomic_write_text(json.dumps(manifest, indent=1) + "\n", data / "manifest.json")
@@ -162,28 +168,32 @@ def load(folder: Path | str) -> StoredResults:
 
 def restore(data: Path, out: Path) -> None:
     """Rebuild a pipeline's folder ``out`` (empty) from the stored results in ``data`` (hash-checked): every
-    run's result, and for every run with stored networks a checkpoint of them and of its curves, and the
-    stored launch records. A restored checkpoint has no optimiser or random state: later runs start from
-    its networks, but its own run cannot be carried on (a budget check then plays its evaluation again from
-    the start, the same bits on the same CPU). The Saez warm-up is left out (its buffer is not stored): the
-    pipeline plays it again, the same bits, with its seconds measured anew."""
+    run's result with a checkpoint of its networks and curves, the stored launch records, and where the
+    results came from (their command and versions, kept by the next :func:`store`). A restored checkpoint
+    has no optimiser or random state: later runs start from its networks, but its own run cannot be
+    carried on (a budget check then plays its evaluation again from the start, the same bits on the same
+    CPU). The Saez warm-up is left out (its buffer is not stored): the pipeline plays it again, the same
+    bits, with its seconds measured anew. Storing the folder again keeps every run in it, those of a later
+    launch's plan or not."""
     stored = load(data)
     out.mkdir(parents=True, exist_ok=True)
     if any(out.iterdir()):
         raise FileExistsError(f"{out} is not empty: restore into a new folder")
     for result in json.loads(stored.runs.to_json(orient="records")):
         name = result["name"]
-        if result["kind"] == "saez_warmup":
+        if result["kind"] == "saez_warmup":  # the only run without networks
             continue
+        # as the pipeline wrote it: a training phase's method empty, where an evaluation's fields are absent
+        result = {key: "" if key == "method" and value is None else value for key, value in result.items()}
         result = {key: value for key, value in result.items() if value is not None}
-        result["method"] = result.get("method", "")  # a training phase's: empty
         result["settings"] = stored.settings[name]
         curves = stored.histories[stored.histories.name == name].drop(columns=["name", "iteration"])
         history = {column: values.tolist() for column, values in curves.dropna(axis=1, how="all").items()}
         atomic_save({"state": stored.networks(name) | {"history": history}}, out / f"{name}.pt")
         atomic_write_text(json.dumps(result, indent=1) + "\n", out / f"{name}.json")
-    launches = {"restored from": str(data), "launches": stored.manifest.get("launches", [])}
-    atomic_write_text(json.dumps(launches, indent=1) + "\n", out / "manifest.json")
+    provenance = {key: stored.manifest[key] for key in ("command", "store command", "versions")}
+    manifest = {"restored from": {"folder": str(data), **provenance}, "launches": stored.manifest.get("launches", [])}
+    atomic_write_text(json.dumps(manifest, indent=1) + "\n", out / "manifest.json")
 
 
 def load_pipeline_table(folder: Path | str) -> tuple[dict, pd.DataFrame]:
@@ -344,15 +354,17 @@ def part1_claims(
 def budget_claims(stored: StoredResults) -> list[Claim]:
     """The recipe's check that evaluations ran long enough: the methods' ranking at the training eta (their
     mean welfare over seeds) is the same after :data:`~ermas.experiments.fig6.BUDGET_FACTOR` times the
-    evaluation's iterations (the pipeline's ``budget_check`` runs) as after the evaluation. A verdict where
-    two methods next to each other in either ranking lie within one standard error of their paired gap is
-    marked close. No claim (an empty list) where no budget checks are stored."""
+    evaluation's iterations (the pipeline's ``budget_check`` runs) as after the evaluation, over the
+    (method, seed) pairs that have both. A verdict where, in either ranking, two neighbours' paired gap is
+    within one standard error of zero is marked close (never with one seed: no standard error). No claim
+    (an empty list) where no budget checks are stored."""
     checked = stored.runs[stored.runs.kind == "budget_check"]
     if checked.empty:
         return []
     eta = float(checked.eta.iloc[0])
     evaluated = stored.runs[(stored.runs.kind == "evaluate") & np.isclose(stored.runs.eta, eta)]
-    evaluated = evaluated[evaluated.method.isin(checked.method) & evaluated.seed.isin(checked.seed)]
+    pairs = evaluated[["method", "seed"]].merge(checked[["method", "seed"]])
+    evaluated, checked = (runs.merge(pairs) for runs in (evaluated, checked))
     rankings, close = [], False
     for runs in (evaluated, checked):
         means = runs.groupby("method").welfare.mean().sort_values(ascending=False)
