@@ -3,7 +3,8 @@
 Each figure notebook displays its claims with ``ermas.claims.show_claims``, which stores them in the
 output's metadata. The notebooks run (or come from the execution cache) during Sphinx's read phase and
 are written to ``_build/jupyter_execute``; the directive leaves a placeholder that is filled at write
-time from those executed notebooks, so the table always shows the numbers of this build.
+time from those executed notebooks, so the table always shows the numbers of this build. A page with the
+directive is read again whenever any other page is (re)read, so that an incremental build refreshes it too.
 """
 
 from __future__ import annotations
@@ -24,7 +25,13 @@ class claims_placeholder(nodes.General, nodes.Element):
 
 class ClaimsReport(SphinxDirective):
     def run(self) -> list[nodes.Node]:
+        self.env.claims_report_docs = getattr(self.env, "claims_report_docs", set()) | {self.env.docname}
         return [claims_placeholder()]
+
+
+def reread_reports(app: Sphinx, env: object, added: set[str], changed: set[str], removed: set[str]) -> list[str]:
+    """The pages with a report, whenever a page (a notebook's, say) is read again: their tables must follow."""
+    return sorted(getattr(env, "claims_report_docs", set())) if added | changed | removed else []
 
 
 METADATA_KEY = "ermas_claims"
@@ -78,4 +85,5 @@ def setup(app: Sphinx) -> dict:
     app.add_node(claims_placeholder)
     app.add_directive("claims-report", ClaimsReport)
     app.connect("doctree-resolved", fill_placeholders)
+    app.connect("env-get-outdated", reread_reports)
     return {"parallel_read_safe": False, "parallel_write_safe": True}
