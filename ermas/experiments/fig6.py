@@ -189,11 +189,10 @@ def run_size(run: Run, p: Preset) -> tuple[int, int]:
     and the environment steps of each."""
     inputs = run_inputs(run, p, Path())
     episode = inputs.training.n_envs * inputs.economy.episode_length
-    r = p.robust
-    if run.kind == "ermas":  # an outer step: the deviation search, the regret's two episodes, the main iterations
-        return r.outer_steps, (r.deviation_iterations + 2 + r.main_iterations) * episode
+    if run.kind == "ermas":
+        return p.robust.outer_steps, p.robust.episodes_per_outer_step * episode
     if run.kind == "marl_continued":
-        return r.outer_steps * r.main_iterations, episode
+        return p.robust.planner_updates, episode
     if run.kind == "saez_warmup":
         return saez_warmup_episodes(inputs.economy), episode
     return inputs.training.iterations, episode

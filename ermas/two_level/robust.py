@@ -99,6 +99,17 @@ class RobustTraining:
         if self.lambda0 > self.lambda_max:
             raise ValueError(f"lambda0 ({self.lambda0}) must not exceed lambda_max ({self.lambda_max})")
 
+    @property
+    def episodes_per_outer_step(self) -> int:
+        """Episodes one outer step plays: the deviation search's, the regret's two (after and before), the
+        main iterations'."""
+        return self.deviation_iterations + 2 + self.main_iterations
+
+    @property
+    def planner_updates(self) -> int:
+        """The planner updates ERMAS makes (one per main iteration): the length of MARL's continuation."""
+        return self.outer_steps * self.main_iterations
+
     def settings(self) -> RunSettings:
         """The method module's view of this run: one run of four agents, dual updates from the start."""
         spec = RunSpec(epsilon=self.epsilon, lambda0=self.lambda0, meta=self.meta, beta=self.beta, continuity=False)
@@ -293,10 +304,9 @@ def continue_marl(
     """MARL's fair control for ERMAS: the same phase-2 checkpoint continued by plain two-level training for as
     many planner updates as ``robust`` makes (``outer_steps x main_iterations``)."""
     economy, training = continuation(economy, training)
-    iterations = robust.outer_steps * robust.main_iterations
     return train(
         economy,
-        replace(training, iterations=iterations),
+        replace(training, iterations=robust.planner_updates),
         checkpoint,
         agents_from=start_from,
         planner_from=start_from,
