@@ -7,9 +7,9 @@ import numpy as np
 import pytest
 import torch
 
-from ermas.economy import SMALL_LAYOUT, EconomyConfig
+from ermas.economy import SMALL_LAYOUT, Economy, EconomyConfig, observe
 from ermas.rl.ppo import PPOConfig
-from ermas.two_level.evaluation import converged, evaluate, score
+from ermas.two_level.evaluation import converged, evaluate, saez_warmup_episodes, score
 from ermas.two_level.training import TwoLevelTraining, train
 
 PLANNER = EconomyConfig(
@@ -64,3 +64,21 @@ def test_bad_evaluations_are_errors():
         evaluate(PLANNER, QUICK, 0.23, progress=False)
     with pytest.raises(ValueError, match=r"eta must lie in \(0, 1\]"):
         evaluate(PLANNER, QUICK, 1.5, progress=False)
+
+
+@pytest.mark.parametrize(("episode_length", "tax_period"), [(12, 4), (10, 5), (12, 5)])
+def test_the_saez_warm_up_lasts_as_long_as_the_buffers_take_to_fill(episode_length, tax_period):
+    """Counted by playing random allowed actions until every buffer is full (a period cut short by the
+    episode's end adds nothing)."""
+    config = EconomyConfig(layout=SMALL_LAYOUT, episode_length=episode_length, tax_model="saez", tax_period=tax_period)
+    env = Economy(2, config, seed=0)
+    generator = torch.Generator().manual_seed(0)
+    episodes = 0
+    while not bool(env.saez.full.all()):
+        env.reset()
+        done = False
+        while not done:
+            mask = observe(env).agent_mask.flatten(0, 1).double()
+            done = env.step(torch.multinomial(mask, 1, generator=generator).view(2, -1)).done
+        episodes += 1
+    assert saez_warmup_episodes(config) == episodes

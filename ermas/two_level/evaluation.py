@@ -212,8 +212,9 @@ def warm_saez_memory(
     economy: EconomyConfig, training: TwoLevelTraining, agents_from: str | os.PathLike, checkpoint: str | os.PathLike
 ) -> int:
     """Fill the Saez model's buffer of every environment: play the agents of ``agents_from`` (frozen) under
-    ``economy`` (tax model ``"saez"``) until each buffer holds its 500 (income, rate) pairs, then write the
-    economy's memory to ``checkpoint`` for :func:`evaluate`'s ``memory_from``. Returns the episodes played.
+    ``economy`` (tax model ``"saez"``) for :func:`saez_warmup_episodes`, after which each buffer holds its 500
+    (income, rate) pairs (checked), then write the economy's memory to ``checkpoint`` for :func:`evaluate`'s
+    ``memory_from``. Returns the episodes played.
 
     Without it a short evaluation never reaches the formula (its random rates are not Saez's policy): with
     4 agents and 4 tax periods per episode a buffer fills in 32 episodes."""
@@ -223,9 +224,10 @@ def warm_saez_memory(
     agents, _ = build_networks(economy, training)
     agents.load_state_dict(saved_state(agents_from)["agents"])
     generator = torch.Generator().manual_seed(training.seed + 3)
-    episodes = 0
-    while not bool(env.saez.full.all()):
+    episodes = saez_warmup_episodes(economy)
+    for _ in range(episodes):
         play_episode(env, agents, None, generator, training)
-        episodes += 1
+    if not bool(env.saez.full.all()):
+        raise RuntimeError(f"the Saez buffers are not full after {episodes} episodes: saez_warmup_episodes is wrong")
     atomic_save({"state": {"economy": env.memory()}, "episodes": episodes}, checkpoint)
     return episodes
