@@ -474,7 +474,7 @@ def write_results(
     kept = (".pt", ".json", ".csv")
     files = sorted(p.name for p in out.iterdir() if p.suffix in kept and p.name not in ("manifest.json", "failed.json"))
     path = out / "manifest.json"
-    restored = json.loads(path.read_text()).get("restored from") if path.exists() else None
+    previous = json.loads(path.read_text()) if path.exists() else {}  # an earlier launch's, or restore's
     manifest = {
         "command": command,
         "preset": preset_name,
@@ -482,20 +482,18 @@ def write_results(
         "seeds": seeds,
         "versions": versions(threads="1 per run (each in a worker process of its own)"),
         "runs": {r["name"]: {"env_steps": r["env_steps"], "seconds": r["seconds"]} for r in results},
-        "launches": launches(out, command, started, len(results)),
-        **({"restored from": restored} if restored else {}),  # see ermas.experiments.fig6_results.restore
+        "launches": launches(previous.get("launches", []), command, started, len(results)),
+        **({"restored from": previous["restored from"]} if "restored from" in previous else {}),  # see restore
         "sha256": file_hashes(out, files),
     }
-    atomic_write_text(json.dumps(manifest, indent=1) + "\n", out / "manifest.json")
+    atomic_write_text(json.dumps(manifest, indent=1) + "\n", path)
 
 
-def launches(out: Path, command: str, started: float, finished_runs: int) -> list[dict]:
-    """The launch records of ``out``'s manifest with this launch's brought up to date: its command, start
-    (UTC, ISO 8601), wall seconds from its start to now, and how many runs were finished by then (those it
-    ran and those an earlier launch had finished)."""
-    path = out / "manifest.json"
+def launches(earlier: list[dict], command: str, started: float, finished_runs: int) -> list[dict]:
+    """The ``earlier`` launch records with this launch's brought up to date: its command, start (UTC,
+    ISO 8601), wall seconds from its start to now, and how many runs were finished by then (those it ran
+    and those an earlier launch had finished)."""
     start = datetime.fromtimestamp(started, UTC).isoformat(timespec="seconds")
-    earlier = json.loads(path.read_text()).get("launches", []) if path.exists() else []
     this = {
         "command": command,
         "started": start,
