@@ -101,13 +101,14 @@ class RobustTraining:
 
     @property
     def episodes_per_outer_step(self) -> int:
-        """Episodes one outer step plays: the deviation search's, the regret's two (after and before), the
-        main iterations'."""
+        """How many episodes one outer step plays (the deviation search's, the regret's two, after and
+        before, and the main iterations')."""
         return self.deviation_iterations + 2 + self.main_iterations
 
     @property
     def planner_updates(self) -> int:
-        """The planner updates ERMAS makes (one per main iteration): the length of MARL's continuation."""
+        """How many planner updates ERMAS makes (one per main iteration), and so the length of MARL's
+        continuation."""
         return self.outer_steps * self.main_iterations
 
     def settings(self) -> RunSettings:
