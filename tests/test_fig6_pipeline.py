@@ -53,17 +53,18 @@ from ermas.two_level.training import saved_state, train
 
 ROOT = Path(__file__).resolve().parents[1]
 EVALUATIONS = (len(METHODS) + len(ROBUST_METHODS)) * len(TEST_ETAS) + 1  # and the random planner at eta 0.23
-CHECKED = len(METHODS) + len(ROBUST_METHODS) + 1  # budget checks: every method's evaluation at eta 0.23
+CHECKED_ETAS = (0.11, 0.23)
+CHECKED = 2 * (len(METHODS) + len(ROBUST_METHODS)) + 1  # budget checks: every evaluation at those two etas
 
 
 def test_the_tiny_pipeline_runs_resumes_and_is_hashed(tmp_path):
     out = tmp_path / "fig6"
-    table = run_pipeline("laptop", [0], out, scale="tiny", command="test", budget_check=True)
+    table = run_pipeline("laptop", [0], out, scale="tiny", command="test", budget_etas=CHECKED_ETAS)
     assert len(table) == EVALUATIONS
     assert set(table.method) == {*METHODS, *ROBUST_METHODS, RANDOM}
     assert (table.scored > 0).all()  # Saez too: its evaluations start from a full buffer (the warm-up run)
     manifest = json.loads((out / "manifest.json").read_text())
-    planned = plan([0], budget_check=True)
+    planned = plan([0], budget_etas=CHECKED_ETAS)
     assert len(manifest["runs"]) == len(planned) == len(plan([0])) + CHECKED
     assert "torch" in manifest["versions"]
     assert manifest["versions"]["threads"].startswith("1 per run") and manifest["versions"]["ray"][0].isdigit()
@@ -87,7 +88,7 @@ def test_the_tiny_pipeline_runs_resumes_and_is_hashed(tmp_path):
     lost = out / "seed0_us_federal_eta0.23.json"
     before = {p.name: p.stat().st_mtime_ns for p in out.glob("*.json") if p != lost and p.name != "manifest.json"}
     lost.unlink()
-    again = run_pipeline("laptop", [0], out, scale="tiny", command="test", budget_check=True)
+    again = run_pipeline("laptop", [0], out, scale="tiny", command="test", budget_etas=CHECKED_ETAS)
     assert len(again) == len(table) and lost.exists()
     assert all((out / name).stat().st_mtime_ns == t for name, t in before.items())  # not rerun
     first, second = json.loads((out / "manifest.json").read_text())["launches"]  # both launches kept
@@ -136,7 +137,7 @@ def test_stored_results_restored_take_budget_checks_without_training_again(tmp_p
         store(restored, tmp_path / "too early", "store")
     kept = {p.name: p.read_text() for p in restored.glob("seed*.json")}
     assert len(kept) == len(plan([0], parts=(1,))) - 1  # all but the Saez warm-up, whose buffer is not stored
-    run_pipeline("laptop", [0], restored, scale="tiny", command="second", parts=(1,), budget_check=True)
+    run_pipeline("laptop", [0], restored, scale="tiny", command="second", parts=(1,), budget_etas=(0.23,))
     assert all((restored / name).read_text() == text for name, text in kept.items())  # not run again
     store(restored, again, "store")
     first, second = load(data), load(again)
@@ -252,7 +253,7 @@ def test_the_committed_laptop_results_are_complete_and_intact():
     """data/fig6/laptop: every file matches its hash, every planned run of three seeds (both parts and the
     budget checks) is there, and each evaluation was scored and recorded its steps and time."""
     stored = load(Path(__file__).parents[1] / "data" / "fig6" / "laptop")
-    assert {run.name for run in plan([0, 1, 2], budget_check=True)} == set(stored.runs.name)
+    assert {run.name for run in plan([0, 1, 2], budget_etas=(0.23,))} == set(stored.runs.name)
     assert set(stored.manifest["runs"]) == set(stored.runs.name)
     assert all(entry["env_steps"] > 0 and entry["seconds"] > 0 for entry in stored.manifest["runs"].values())
     evaluations = stored.evaluations()
@@ -341,6 +342,9 @@ def test_the_budget_check_passes_where_the_ranking_holds_and_marks_close_neighbo
         rows.append({"kind": "evaluate", "seed": 0, "method": "MARL", "eta": 0.11, "welfare": 1.0})  # ignored
         return StoredResults(Path(), pd.DataFrame(rows), pd.DataFrame(), {}, {})
 
+    def at(eta: float, results: StoredResults) -> pd.DataFrame:  # the same runs at another eta
+        return results.runs[results.runs.eta == 0.23].assign(eta=eta)
+
     (held,) = budget_claims(stored({"MARL": [34.0, 35.0, 33.0], "Saez": [28, 27, 29], "US Federal": [21, 22, 20]}))
     assert held.passed and not held.close and "2x: MARL 34.0 > Saez 28.0 > US Federal 21.0" in held.measured
     (swapped,) = budget_claims(stored({"MARL": [27.0, 29.0, 28.0], "Saez": [28, 30, 29], "US Federal": [21, 22, 20]}))
@@ -348,6 +352,12 @@ def test_the_budget_check_passes_where_the_ranking_holds_and_marks_close_neighbo
     (close,) = budget_claims(stored({"MARL": [29.0, 31.0, 28.0], "Saez": [28, 30, 29], "US Federal": [21, 22, 20]}))
     assert close.passed and close.close  # MARL's lead over Saez within one standard error
     assert budget_claims(StoredResults(Path(), pd.DataFrame({"kind": ["evaluate"]}), pd.DataFrame(), {}, {})) == []
+    # one claim per eta with budget checks, each from that eta's runs alone
+    swap = stored({"MARL": [27.0, 29.0, 28.0], "Saez": [28, 30, 29], "US Federal": [21, 22, 20]})
+    hold = stored({"MARL": [34.0, 35.0, 33.0], "Saez": [28, 27, 29], "US Federal": [21, 22, 20]})
+    both = StoredResults(Path(), pd.concat([at(0.35, swap), at(0.11, hold)]), pd.DataFrame(), {}, {})
+    low, high = budget_claims(both)
+    assert "eta 0.11" in low.statement and low.passed and "eta 0.35" in high.statement and not high.passed
 
 
 def test_the_bracket_check_needs_every_bracket_in_every_seed():

@@ -6,9 +6,9 @@ agents, from phase 1), then the evaluation of MARL's frozen planner, US Federal 
 with new agents (and of a uniform random-rate planner at the training eta, a sanity check). Part 2: ERMAS
 from phase 2 (:func:`ermas.two_level.robust.train_robust`) and its fair control, MARL continued from
 phase 2 for as many planner updates, each evaluated at every test eta. With ``--budget-check``, each
-method's evaluation at the training eta is also carried on to twice its iterations (``budget_check`` runs:
-the same bits as an evaluation that long from the start), to check that the methods' ranking at that eta
-holds with more training.
+method's evaluation at the training eta (``--budget-check all``: at every test eta) is also carried on to
+twice its iterations (``budget_check`` runs: the same bits as an evaluation that long from the start), to
+check that the methods' ranking there holds with more training.
 
 Every run is a Ray task (one torch thread each, as many at once as the cluster has cores) that
 checkpoints after every iteration and writes its result atomically; rerunning the pipeline skips finished
@@ -18,6 +18,7 @@ file, the command, versions, steps and wall time of each run) are written as run
 
     python -m ermas.experiments.fig6 train --preset laptop --seeds 3          # local: ray.init()
     python -m ermas.experiments.fig6 train --preset laptop --part 1           # part 1 only
+    python -m ermas.experiments.fig6 train --preset laptop --budget-check all # and the budget checks
     python -m ermas.experiments.fig6 train --preset laptop --address HOST:PORT  # join a Ray cluster
     python -m ermas.experiments.fig6 train --preset paper --device cuda          # a run per GPU
     python -m ermas.experiments.fig6 store --preset laptop                       # into data/fig6/laptop
@@ -93,11 +94,13 @@ class Run:
 
 
 def plan(
-    seeds: list[int], etas: tuple[float, ...] = TEST_ETAS, parts: tuple[int, ...] = (1, 2), budget_check: bool = False
+    seeds: list[int],
+    etas: tuple[float, ...] = TEST_ETAS,
+    parts: tuple[int, ...] = (1, 2),
+    budget_etas: tuple[float, ...] = (),
 ) -> list[Run]:
-    """Every run of the pipeline's ``parts``, each after the runs it needs (part 2 needs part 1's phases);
-    with ``budget_check``, each evaluation at the training eta carried on to :data:`BUDGET_FACTOR` times
-    its iterations."""
+    """Every run of the pipeline's ``parts``, each after the runs it needs (part 2 needs part 1's phases),
+    and each evaluation at the ``budget_etas`` carried on to :data:`BUDGET_FACTOR` times its iterations."""
     runs = []
     for seed in seeds:
         runs += [Run("phase1", seed), Run("phase2", seed)]
@@ -108,10 +111,8 @@ def plan(
         if 2 in parts:
             runs += [Run("ermas", seed), Run("marl_continued", seed)]
             runs += [Run("evaluate", seed, method, eta) for method in ROBUST_METHODS for eta in etas]
-    if budget_check:
-        at_training_eta = [run for run in runs if run.kind == "evaluate" and run.eta == TRAINING_ETA]
-        runs += [replace(run, kind="budget_check") for run in at_training_eta]
-    return runs
+    checked = [run for run in runs if run.kind == "evaluate" and run.eta in budget_etas]
+    return runs + [replace(run, kind="budget_check") for run in checked]
 
 
 def sized(name: str, seed: int, scale: str) -> Preset:
@@ -328,14 +329,14 @@ def run_pipeline(
     device: str = "cpu",
     parts: tuple[int, ...] = (1, 2),
     etas: tuple[float, ...] = TEST_ETAS,
-    budget_check: bool = False,
+    budget_etas: tuple[float, ...] = (),
 ) -> pd.DataFrame:
     """Run every run of :func:`plan` not yet finished in ``out``, on Ray; returns the evaluation table.
 
     ``workers``: processes at once on this machine (default: one per core); ignored with ``address``.
     ``device``: where each run computes (``"cuda"``: each run takes one GPU of the cluster). ``parts``: which
-    parts of :func:`plan` to run; ``etas``: the test etas of the evaluations; ``budget_check``: also the
-    budget checks at the training eta.
+    parts of :func:`plan` to run; ``etas``: the test etas of the evaluations; ``budget_etas``: the etas (of
+    ``etas``) whose evaluations are also carried on as budget checks.
     A run that fails is recorded (``failed.json``) while the others go on; the runs that needed it fail
     too; at the end a ``RuntimeError`` names them. The manifest records each launch: its command, start
     (UTC) and wall time so far, kept across launches into the same ``out``.
@@ -352,6 +353,8 @@ def run_pipeline(
         raise ValueError(f"workers must be a positive integer; got {workers!r}")
     if not etas or not all(0 < eta <= 1 for eta in etas):
         raise ValueError(f"etas must be test etas in (0, 1]; got {etas!r}")
+    if not set(budget_etas) <= set(etas):
+        raise ValueError(f"budget_etas must be among the evaluations' etas {etas!r}; got {budget_etas!r}")
     if address is None:
         present_device(device)  # an error naming the device where it is not on this machine
     if address is not None:
@@ -368,7 +371,7 @@ def run_pipeline(
     gpus = 1 if device.startswith("cuda") else 0
     task = ray.remote(num_cpus=1, num_gpus=gpus, max_retries=0)(_execute_after)
     fine_tune = preset(preset_name).fine_tune
-    runs = plan(seeds, etas, parts, budget_check)
+    runs = plan(seeds, etas, parts, budget_etas)
     sizes = {run.name: math.prod(run_size(run, sized(preset_name, run.seed, scale))) for run in runs}
     results: list[dict] = []
     finished = {name for name in sizes if (out / f"{name}.json").exists()}  # by earlier launches, so far
@@ -528,8 +531,12 @@ def command_line() -> argparse.ArgumentParser:
     )
     parser.add_argument(
         "--budget-check",
-        action="store_true",
-        help=f"also carry each evaluation at eta {TRAINING_ETA} on to {BUDGET_FACTOR}x its iterations",
+        nargs="?",
+        const="training-eta",
+        choices=["training-eta", "all"],
+        default=None,
+        help=f"also carry each evaluation at eta {TRAINING_ETA} (with 'all': at every test eta) on to "
+        f"{BUDGET_FACTOR}x its iterations",
     )
     return parser
 
@@ -590,7 +597,7 @@ def main(argv: list[str] | None = None) -> None:
         args.workers,
         args.device,
         parts,
-        budget_check=args.budget_check,
+        budget_etas={None: (), "training-eta": (TRAINING_ETA,), "all": TEST_ETAS}[args.budget_check],
     )
     print(table.to_string(index=False))
 
