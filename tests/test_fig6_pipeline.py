@@ -147,10 +147,11 @@ def test_stored_results_restored_take_budget_checks_without_training_again(tmp_p
     (claim,) = budget_claims(second)
     assert claim.statement.startswith("The methods' ranking at eta 0.23 holds at 2x")
     # each budget check, played from the start, repeats its stored evaluation's curve, then goes on
-    for name in second.runs.name[second.runs.kind == "budget_check"]:
-        curve = second.histories[second.histories.name == name].social_welfare.to_numpy()
-        stored_curve = first.histories[first.histories.name == name.removesuffix("_x2")].social_welfare.to_numpy()
-        assert len(curve) == 2 * len(stored_curve) and (curve[: len(stored_curve)] == stored_curve).all()
+    for check in second.runs[second.runs.kind == "budget_check"].itertuples():
+        evaluation = Run("evaluate", check.seed, check.method, check.eta).name
+        curve = second.histories[second.histories.name == check.name].social_welfare.to_numpy()
+        stored_curve = first.histories[first.histories.name == evaluation].social_welfare.to_numpy()
+        assert len(curve) == BUDGET_FACTOR * len(stored_curve) and (curve[: len(stored_curve)] == stored_curve).all()
     # every stored file is stored again unchanged, but the table (new rows, the warm-up's seconds measured anew)
     changed = {f for f, h in first.manifest["sha256"].items() if second.manifest["sha256"].get(f) != h}
     assert changed == {"runs.csv", "histories.csv", "settings.json"}
