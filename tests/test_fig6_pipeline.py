@@ -229,7 +229,8 @@ def test_stored_results_load_only_when_their_hashes_check(tmp_path):
         load(tmp_path / "nowhere")
 
 
-def test_ctrl_c_stops_the_pipeline_and_a_rerun_finishes_every_run_once(tmp_path):
+@pytest.mark.parametrize("stop", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "kill"])
+def test_ctrl_c_or_kill_stops_the_pipeline_and_a_rerun_finishes_every_run_once(tmp_path, stop):
     out = tmp_path / "fig6"
     command = [sys.executable, "-m", "ermas.experiments.fig6", "train", "--scale", "tiny", "--seeds", "1"]
     command += ["--out", str(out), "--workers", "1"]
@@ -237,7 +238,7 @@ def test_ctrl_c_stops_the_pipeline_and_a_rerun_finishes_every_run_once(tmp_path)
     deadline = time.monotonic() + 120
     while not list(out.glob("seed0_phase1.json")) and time.monotonic() < deadline:  # a run has finished
         time.sleep(0.2)
-    driver.send_signal(signal.SIGINT)
+    driver.send_signal(stop)
     _, stderr = driver.communicate(timeout=60)
     assert driver.returncode != 0 and "Figure 6 pipeline interrupted" in stderr
     assert re.search(r"Figure 6 \(laptop\):.*step.*runs finished", stderr)  # the bar counts steps and runs

@@ -12,7 +12,8 @@ check that the methods' ranking there holds with more training.
 
 Every run is a Ray task (one torch thread each, as many at once as the cluster has cores) that
 checkpoints after every iteration and writes its result atomically; rerunning the pipeline skips finished
-runs and resumes interrupted ones. The progress bar counts environment steps over every run, each run's
+runs and resumes interrupted ones. Ctrl-C, or ``kill`` (SIGTERM), stops it keeping every finished run and
+the time spent by the runs in progress. The progress bar counts environment steps over every run, each run's
 as its worker reports them after each iteration. The results table and a manifest (SHA-256 of every
 file, the command, versions, steps and wall time of each run) are written as runs finish::
 
@@ -34,10 +35,13 @@ import io
 import json
 import math
 import shlex
+import signal
 import socket
 import sys
+import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -377,37 +381,38 @@ def run_pipeline(
     finished = {name for name in sizes if (out / f"{name}.json").exists()}  # by earlier launches, so far
     failed: dict[str, str] = {}
     try:
-        counter = ray.remote(num_cpus=0)(StepCounter).remote()
-        refs: dict[str, ray.ObjectRef] = {}
-        for run in runs:
-            after = [refs[r.name] for r in needs(run, fine_tune)]
-            refs[run.name] = task.remote(run, preset_name, scale, str(out), device, counter, *after)
-        names = {ref: name for name, ref in refs.items()}
-        pending = list(refs.values())
-        earlier = sum(sizes[name] for name in finished)
-        desc = f"Figure 6 ({preset_name})"
-        with tqdm(total=sum(sizes.values()), initial=earlier, unit="step", unit_scale=True, desc=desc) as bar:
-            while pending:
-                # a timeout, so that Ctrl-C reaches this loop (a blocking wait would hold it back)
-                done, pending = ray.wait(pending, num_returns=1, timeout=1.0)
-                for ref in done:
-                    try:
-                        results.append(ray.get(ref))
-                        finished.add(names[ref])
-                    except ray.exceptions.RayError as error:
-                        finished.discard(names[ref])  # a stored result refused for its settings
-                        failed[names[ref]] = str(error).strip().splitlines()[-1]
-                        atomic_write_text(json.dumps(failed, indent=1) + "\n", out / "failed.json")
-                if done:
-                    write_results(out, results, preset_name, seeds, scale, command, started)
-                try:  # a failed run keeps the steps it did; without the counter, the bar stands still
-                    reported = ray.get(counter.steps.remote(), timeout=5.0)
-                except (ray.exceptions.RayError, TimeoutError):
-                    continue
-                done_steps = {name: min(reported.get(name, 0), size) for name, size in sizes.items()}
-                steps = sum(size if name in finished else done_steps[name] for name, size in sizes.items())
-                bar.update(steps - bar.n)
-                bar.set_postfix_str(f"{len(finished)}/{len(runs)} runs finished")
+        with _terminate_as_interrupt():  # kill (SIGTERM) stops the pipeline as Ctrl-C does
+            counter = ray.remote(num_cpus=0)(StepCounter).remote()
+            refs: dict[str, ray.ObjectRef] = {}
+            for run in runs:
+                after = [refs[r.name] for r in needs(run, fine_tune)]
+                refs[run.name] = task.remote(run, preset_name, scale, str(out), device, counter, *after)
+            names = {ref: name for name, ref in refs.items()}
+            pending = list(refs.values())
+            earlier = sum(sizes[name] for name in finished)
+            desc = f"Figure 6 ({preset_name})"
+            with tqdm(total=sum(sizes.values()), initial=earlier, unit="step", unit_scale=True, desc=desc) as bar:
+                while pending:
+                    # a timeout, so that Ctrl-C reaches this loop (a blocking wait would hold it back)
+                    done, pending = ray.wait(pending, num_returns=1, timeout=1.0)
+                    for ref in done:
+                        try:
+                            results.append(ray.get(ref))
+                            finished.add(names[ref])
+                        except ray.exceptions.RayError as error:
+                            finished.discard(names[ref])  # a stored result refused for its settings
+                            failed[names[ref]] = str(error).strip().splitlines()[-1]
+                            atomic_write_text(json.dumps(failed, indent=1) + "\n", out / "failed.json")
+                    if done:
+                        write_results(out, results, preset_name, seeds, scale, command, started)
+                    try:  # a failed run keeps the steps it did; without the counter, the bar stands still
+                        reported = ray.get(counter.steps.remote(), timeout=5.0)
+                    except (ray.exceptions.RayError, TimeoutError):
+                        continue
+                    done_steps = {name: min(reported.get(name, 0), size) for name, size in sizes.items()}
+                    steps = sum(size if name in finished else done_steps[name] for name, size in sizes.items())
+                    bar.update(steps - bar.n)
+                    bar.set_postfix_str(f"{len(finished)}/{len(runs)} runs finished")
     except KeyboardInterrupt:
         raise KeyboardInterrupt(
             f"Figure 6 pipeline interrupted: {len(finished)} finished run(s) kept in {out}; the runs in progress "
@@ -420,6 +425,24 @@ def run_pipeline(
         raise RuntimeError(f"{len(failed)} run(s) failed (see {out / 'failed.json'}):\n{listing}")
     (out / "failed.json").unlink(missing_ok=True)
     return evaluation_table(results)
+
+
+@contextmanager
+def _terminate_as_interrupt() -> Iterator[None]:
+    """SIGTERM (``kill PID``, a batch scheduler's stop) raises KeyboardInterrupt while this lasts, so that a
+    pipeline running in the background stops as it does on Ctrl-C, which such a process often ignores."""
+    if threading.current_thread() is not threading.main_thread():  # only the main thread may set handlers
+        yield
+        return
+
+    def interrupt(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def _check_reachable(address: str, timeout: float = 5.0) -> None:
