@@ -162,6 +162,9 @@ def check_page(browser_page, root: Path, page: Path, base: str) -> tuple[list[st
     try:
         browser_page.goto(base + page.relative_to(root).as_posix(), wait_until="load")
         found = browser_page.evaluate(PAGE_PROBE)
+        # the fonts MathJax asked for while typesetting load before the next page is opened; leaving earlier
+        # would abort them and report a request failed that is only the check's own haste
+        browser_page.wait_for_load_state("networkidle")
     finally:
         for event, listener in listeners.items():
             browser_page.remove_listener(event, listener)
