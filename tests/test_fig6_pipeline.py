@@ -16,11 +16,13 @@ import pytest
 import torch
 
 from ermas.experiments.fig6 import (
+    BUDGET_CHECKS,
     BUDGET_FACTOR,
     METHODS,
     RANDOM,
     ROBUST_METHODS,
     Run,
+    command_line,
     execute,
     main,
     plan,
@@ -173,6 +175,20 @@ def test_bad_input_is_refused_before_anything_runs(tmp_path):
         run_pipeline("laptop", [0], tmp_path, scale="tiny", workers=0)
     with pytest.raises(ConnectionError, match="cannot reach the Ray cluster"):
         run_pipeline("laptop", [0], tmp_path, scale="tiny", address="127.0.0.1:1")
+    with pytest.raises(ValueError, match="budget_etas must be among the evaluations' etas"):
+        run_pipeline("laptop", [0], tmp_path, scale="tiny", etas=(0.11,), budget_etas=(0.23,))
+    with pytest.raises(SystemExit):
+        main(["train", "--budget-check", "some"])
+
+
+def test_the_budget_check_option_names_its_etas():
+    def checked(*words: str) -> tuple[float, ...]:
+        return BUDGET_CHECKS[command_line().parse_args(["train", *words]).budget_check]
+
+    assert checked() == () and checked("--budget-check") == (0.23,) and checked("--budget-check", "all") == TEST_ETAS
+    assert {
+        run.eta for run in plan([0], budget_etas=checked("--budget-check", "all")) if run.kind == "budget_check"
+    } == set(TEST_ETAS)
 
 
 def test_stored_results_load_only_when_their_hashes_check(tmp_path):
@@ -233,16 +249,22 @@ def test_stored_results_load_only_when_their_hashes_check(tmp_path):
 def test_ctrl_c_or_kill_stops_the_pipeline_and_a_rerun_finishes_every_run_once(tmp_path, stop):
     out = tmp_path / "fig6"
     command = [sys.executable, "-m", "ermas.experiments.fig6", "train", "--scale", "tiny", "--seeds", "1"]
-    command += ["--out", str(out), "--workers", "1"]
+    command += ["--out", str(out), "--workers", "2"]
     driver = subprocess.Popen(command, stderr=subprocess.PIPE, text=True, cwd=ROOT)
+    planned = {run.name for run in plan([0])}
+
+    def in_progress() -> set[str]:  # runs with a checkpoint and no result yet
+        return {p.stem for p in out.glob("*.pt") if p.stem in planned and not (out / f"{p.stem}.json").exists()}
+
     deadline = time.monotonic() + 120
-    while not list(out.glob("seed0_phase1.json")) and time.monotonic() < deadline:  # a run has finished
-        time.sleep(0.2)
+    while not (list(out.glob("seed0_phase1.json")) and in_progress()) and time.monotonic() < deadline:
+        time.sleep(0.05)  # a run has finished and another is under way
     driver.send_signal(stop)
     _, stderr = driver.communicate(timeout=60)
     assert driver.returncode != 0 and "Figure 6 pipeline interrupted" in stderr
     assert re.search(r"Figure 6 \(laptop\):.*step.*runs finished", stderr)  # the bar counts steps and runs
     assert "finished run(s) kept" in stderr
+    assert all((out / f"{name}.elapsed").exists() for name in in_progress())  # the time they spent is kept
     finished = {p.name: p.stat().st_mtime_ns for p in out.glob("seed*.json")}
     table = run_pipeline("laptop", [0], out, scale="tiny", command="test")
     assert len(table) == EVALUATIONS
@@ -333,19 +355,20 @@ def test_a_runs_seconds_count_every_launch_of_it(tmp_path, monkeypatch):
 
 
 def test_the_budget_check_passes_where_the_ranking_holds_and_marks_close_neighbours():
-    def stored(after: dict[str, list[float]]) -> StoredResults:
-        before = {"MARL": [30.0, 32.0, 31.0], "Saez": [25.0, 26.0, 24.0], "US Federal": [20.0, 21.0, 19.0]}
+    first = {"MARL": [30.0, 32.0, 31.0], "Saez": [25.0, 26.0, 24.0], "US Federal": [20.0, 21.0, 19.0]}
+
+    def stored(
+        after: dict[str, list[float]], before: dict[str, list[float]] = first, eta: float = 0.23
+    ) -> StoredResults:
         rows = [
-            {"kind": kind, "seed": seed, "method": method, "eta": 0.23, "welfare": welfare}
+            {"name": f"{kind}_{seed}_{method}_{eta}", "kind": kind, "seed": seed, "method": method, "eta": eta}
+            | {"welfare": welfare}
             for kind, table in (("evaluate", before), ("budget_check", after))
             for method, welfares in table.items()
             for seed, welfare in enumerate(welfares)
         ]
-        rows.append({"kind": "evaluate", "seed": 0, "method": "MARL", "eta": 0.11, "welfare": 1.0})  # ignored
+        rows.append({"kind": "evaluate", "seed": 0, "method": "MARL", "eta": 0.19, "welfare": 1.0})  # ignored
         return StoredResults(Path(), pd.DataFrame(rows), pd.DataFrame(), {}, {})
-
-    def at(eta: float, results: StoredResults) -> pd.DataFrame:  # the same runs at another eta
-        return results.runs[results.runs.eta == 0.23].assign(eta=eta)
 
     (held,) = budget_claims(stored({"MARL": [34.0, 35.0, 33.0], "Saez": [28, 27, 29], "US Federal": [21, 22, 20]}))
     assert held.passed and not held.close and "2x: MARL 34.0 > Saez 28.0 > US Federal 21.0" in held.measured
@@ -354,12 +377,18 @@ def test_the_budget_check_passes_where_the_ranking_holds_and_marks_close_neighbo
     (close,) = budget_claims(stored({"MARL": [29.0, 31.0, 28.0], "Saez": [28, 30, 29], "US Federal": [21, 22, 20]}))
     assert close.passed and close.close  # MARL's lead over Saez within one standard error
     assert budget_claims(StoredResults(Path(), pd.DataFrame({"kind": ["evaluate"]}), pd.DataFrame(), {}, {})) == []
-    # one claim per eta with budget checks, each from that eta's runs alone
-    swap = stored({"MARL": [27.0, 29.0, 28.0], "Saez": [28, 30, 29], "US Federal": [21, 22, 20]})
-    hold = stored({"MARL": [34.0, 35.0, 33.0], "Saez": [28, 27, 29], "US Federal": [21, 22, 20]})
-    both = StoredResults(Path(), pd.concat([at(0.35, swap), at(0.11, hold)]), pd.DataFrame(), {}, {})
+    # one claim per eta with budget checks, each from that eta's runs alone: both hold, where mixing the
+    # etas' evaluations (Saez ahead of MARL on average) would make the low eta's fail
+    low_eta = stored({"MARL": [34.0, 35.0, 33.0], "Saez": [28, 27, 29], "US Federal": [21, 22, 20]}, eta=0.11)
+    saez_ahead = {"Saez": [45.0, 46.0, 44.0], "MARL": [35.0, 36.0, 34.0], "US Federal": [20.0, 21.0, 19.0]}
+    high_eta = stored(saez_ahead | {"US Federal": [21.0, 22.0, 20.0]}, before=saez_ahead, eta=0.35)
+    both = StoredResults(Path(), pd.concat([low_eta.runs, high_eta.runs]), pd.DataFrame({"name": []}), {}, {})
     low, high = budget_claims(both)
-    assert "eta 0.11" in low.statement and low.passed and "eta 0.35" in high.statement and not high.passed
+    assert "eta 0.11" in low.statement and "eta 0.35" in high.statement and low.passed and high.passed
+    assert "evaluation: MARL 31.0 > Saez 25.0" in low.measured and "evaluation: Saez 45.0 > MARL 35.0" in high.measured
+    # a subset without an eta keeps none of its budget checks, and so no claim about it
+    (kept,) = budget_claims(both.subset([0, 1, 2], [0.35]))
+    assert "eta 0.35" in kept.statement
 
 
 def test_the_bracket_check_needs_every_bracket_in_every_seed():
@@ -381,3 +410,9 @@ def test_the_regeneration_hint_runs_as_written_or_falls_back_to_the_command():
     assert regeneration("python -m ermas.experiments.fig6 train --preset nowhere", Path("d")).endswith(
         "then store its results in d"
     )
+    for option in ("--budget-check", "--budget-check all"):  # as the stored manifests record it
+        hint = regeneration(f"python -m ermas.experiments.fig6 train --preset laptop --seeds 3 {option}", Path("d"))
+        assert hint.endswith(
+            ", then python -m ermas.experiments.fig6 store --preset laptop --scale full "
+            "--out results/fig6/laptop --data d"
+        )

@@ -71,6 +71,8 @@ TRAINING_ETA = 0.23
 SCALES = ("full", "tiny")
 BUDGET_FACTOR = 2
 """A budget check's iterations, in evaluations' iterations."""
+BUDGET_CHECKS = {None: (), "training-eta": (TRAINING_ETA,), "all": TEST_ETAS}
+"""The test etas whose evaluations each value of ``--budget-check`` carries on (none without it)."""
 
 
 @dataclass(frozen=True)
@@ -441,8 +443,8 @@ def _terminate_as_interrupt() -> Iterator[None]:
     previous = signal.signal(signal.SIGTERM, interrupt)
     try:
         yield
-    finally:
-        signal.signal(signal.SIGTERM, previous)
+    finally:  # None: a handler set outside Python, which cannot be put back; the default then
+        signal.signal(signal.SIGTERM, signal.SIG_DFL if previous is None else previous)
 
 
 def _check_reachable(address: str, timeout: float = 5.0) -> None:
@@ -556,7 +558,7 @@ def command_line() -> argparse.ArgumentParser:
         "--budget-check",
         nargs="?",
         const="training-eta",
-        choices=["training-eta", "all"],
+        choices=[choice for choice in BUDGET_CHECKS if choice is not None],
         default=None,
         help=f"also carry each evaluation at eta {TRAINING_ETA} (with 'all': at every test eta) on to "
         f"{BUDGET_FACTOR}x its iterations",
@@ -620,7 +622,7 @@ def main(argv: list[str] | None = None) -> None:
         args.workers,
         args.device,
         parts,
-        budget_etas={None: (), "training-eta": (TRAINING_ETA,), "all": TEST_ETAS}[args.budget_check],
+        budget_etas=BUDGET_CHECKS[args.budget_check],
     )
     print(table.to_string(index=False))
 

@@ -163,7 +163,8 @@ def replay_summary(replayed: pd.DataFrame) -> pd.DataFrame:
 
 def replay_claim(summary: pd.DataFrame) -> Claim:
     """The stored scores are reproduced by their policies: every replayed mean within 3 standard errors
-    (with a few seeds, one comparison in a dozen lies beyond 2 by chance alone)."""
+    (with three seeds the standard error is itself rough, and a comparison lies beyond 2 by chance alone in
+    about one case in six)."""
     within = summary["in SE"].abs() <= 3
     worst = summary.loc[summary["in SE"].abs().idxmax()]
     return Claim(

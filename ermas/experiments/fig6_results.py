@@ -137,10 +137,10 @@ class StoredResults:
         return torch.load(self.folder / "networks" / f"{name}.pt", weights_only=True)
 
     def subset(self, seeds: Sequence[int], etas: Sequence[float]) -> StoredResults:
-        """The runs of ``seeds`` only, and of their evaluations those at ``etas`` (and the random planner's,
-        at the training eta only); the curves of the runs kept."""
+        """The runs of ``seeds`` only, and of their evaluations and budget checks those at ``etas`` (and the
+        random planner's, at the training eta only); the curves of the runs kept."""
         keep = self.runs.seed.isin(list(seeds))
-        evaluation = self.runs.kind == "evaluate"
+        evaluation = self.runs.kind.isin(["evaluate", "budget_check"])
         at = np.isclose(self.runs.eta.to_numpy()[:, None], list(etas)).any(1) | (self.runs.method == RANDOM)
         runs = self.runs[keep & (~evaluation | at)].reset_index(drop=True)
         return replace(self, runs=runs, histories=self.histories[self.histories.name.isin(runs.name)])
@@ -357,16 +357,19 @@ def budget_claims(stored: StoredResults) -> list[Claim]:
     :data:`~ermas.experiments.fig6.BUDGET_FACTOR` times the evaluation's iterations (the pipeline's
     ``budget_check`` runs) as after the evaluation, over the (method, seed) pairs that have both. A verdict
     where, in either ranking, two neighbours' paired gap is within one standard error of zero is marked
-    close (never with one seed: no standard error). No claim (an empty list) where no budget checks are
-    stored."""
+    close (never with one seed: no standard error). No claim for an eta without such pairs (an empty list
+    where no budget checks are stored)."""
     checked = stored.runs[stored.runs.kind == "budget_check"]
-    return [] if checked.empty else [_budget_claim(stored.runs, eta) for eta in sorted(set(checked.eta))]
+    claims = [] if checked.empty else [_budget_claim(stored.runs, eta) for eta in sorted(set(checked.eta))]
+    return [claim for claim in claims if claim is not None]
 
 
-def _budget_claim(runs: pd.DataFrame, eta: float) -> Claim:
+def _budget_claim(runs: pd.DataFrame, eta: float) -> Claim | None:
     at_eta = runs[np.isclose(runs.eta, eta)]
     checked, evaluated = (at_eta[at_eta.kind == kind] for kind in ("budget_check", "evaluate"))
     pairs = evaluated[["method", "seed"]].merge(checked[["method", "seed"]])
+    if pairs.empty:
+        return None
     rankings, close = [], False
     for table in (evaluated.merge(pairs), checked.merge(pairs)):
         means = table.groupby("method").welfare.mean().sort_values(ascending=False)

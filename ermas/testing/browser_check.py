@@ -139,6 +139,8 @@ def _is_favicon(url: str) -> bool:
 
 def check_page(browser_page, root: Path, page: Path, base: str) -> tuple[list[str], str]:
     """The problems of one page, loaded in ``browser_page`` (a Playwright page), and its visible text."""
+    from playwright.sync_api import TimeoutError as PlaywrightTimeoutError
+
     problems: list[str] = []
 
     def on_console(message) -> None:
@@ -164,7 +166,10 @@ def check_page(browser_page, root: Path, page: Path, base: str) -> tuple[list[st
         found = browser_page.evaluate(PAGE_PROBE)
         # the fonts MathJax asked for while typesetting load before the next page is opened; leaving earlier
         # would abort them and report a request failed that is only the check's own haste
-        browser_page.wait_for_load_state("networkidle")
+        try:
+            browser_page.wait_for_load_state("networkidle")
+        except PlaywrightTimeoutError:
+            problems.append("the page's network did not settle within 30 s")
     finally:
         for event, listener in listeners.items():
             browser_page.remove_listener(event, listener)

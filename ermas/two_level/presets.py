@@ -12,9 +12,9 @@ a train batch of 12,000 steps, so it refreshes the acting policy a fifth as ofte
 
 - the 11x11 map and 200-step episodes (the economy's dynamics at a fifth of the length);
 - tax periods of 50 steps, so an episode still has four periods;
-- 10,000 dollars per coin: a period's incomes are a few tens of coin on a short episode, and with the
-  package's 1000 the top bracket would start at 510 coin, out of their reach; at 10,000 it starts at 51
-  coin (:func:`ermas.experiments.fig6_results.bracket_claim` counts the periods that reach each bracket);
+- 10,000 dollars per coin: a period's income is small on a short episode, and the brackets' cutoffs in
+  coin are ten times lower than at the package's 1000 (the top bracket starts at 51 coin instead of 510;
+  :func:`ermas.experiments.fig6_results.bracket_claim` counts the periods that reach each bracket);
 - 128 environments; phase 1 of 80 and phase 2 of 160 iterations (2M and 4M environment steps, against the
   paper's 25M and up to 4B), annealing over the first 100 iterations and the planner's entropy over 120;
 - the agents' value head on the policy's tower (half the compute);
