@@ -56,7 +56,7 @@ from ermas.two_level.training import saved_state, train
 ROOT = Path(__file__).resolve().parents[1]
 EVALUATIONS = (len(METHODS) + len(ROBUST_METHODS)) * len(TEST_ETAS) + 1  # and the random planner at eta 0.23
 CHECKED_ETAS = (0.11, 0.23)
-CHECKED = 2 * (len(METHODS) + len(ROBUST_METHODS)) + 1  # budget checks: every evaluation at those two etas
+CHECKED = len(CHECKED_ETAS) * (len(METHODS) + len(ROBUST_METHODS)) + 1  # every evaluation at those etas
 
 
 def test_the_tiny_pipeline_runs_resumes_and_is_hashed(tmp_path):
