@@ -162,6 +162,21 @@ def test_stored_results_restored_take_budget_checks_without_training_again(tmp_p
     assert lines[0] in again_lines and all(line in again_lines for line in lines if "saez_warmup" not in line)
     histories = second.histories[second.histories.name.isin(first.histories.name)].reset_index(drop=True)
     assert histories[first.histories.columns].equals(first.histories)
+    # a budget check is stored with its curves only, and survives another restore and store as it was
+    checks = second.runs.name[second.runs.kind == "budget_check"]
+    assert len(checks) > 0 and not any((again / "networks" / f"{check}.pt").exists() for check in checks)
+    check = checks.iloc[0]
+    with pytest.raises(ValueError, match=f"{check} is a budget check, stored with its curves only"):
+        second.networks(check)
+    (again / "networks" / "stale.pt").write_bytes(b"from an earlier store")
+    restore(again, tmp_path / "third")
+    run_pipeline("laptop", [0], tmp_path / "third", scale="tiny", command="third", parts=(1,), budget_etas=(0.23,))
+    store(tmp_path / "third", again, "store")
+    third = load(again)
+    assert not (again / "networks" / "stale.pt").exists() and "networks/stale.pt" not in third.manifest["sha256"]
+    assert third.histories.equals(second.histories) and third.runs.drop(columns="seconds").equals(
+        second.runs.drop(columns="seconds")
+    )
 
 
 def test_bad_input_is_refused_before_anything_runs(tmp_path):
@@ -277,7 +292,7 @@ def test_the_committed_laptop_results_are_complete_and_intact():
     """data/fig6/laptop: every file matches its hash, every planned run of three seeds (both parts and the
     budget checks) is there, and each evaluation was scored and recorded its steps and time."""
     stored = load(Path(__file__).parents[1] / "data" / "fig6" / "laptop")
-    assert {run.name for run in plan([0, 1, 2], budget_etas=(0.23,))} == set(stored.runs.name)
+    assert {run.name for run in plan([0, 1, 2], budget_etas=TEST_ETAS)} == set(stored.runs.name)
     assert set(stored.manifest["runs"]) == set(stored.runs.name)
     assert all(entry["env_steps"] > 0 and entry["seconds"] > 0 for entry in stored.manifest["runs"].values())
     evaluations = stored.evaluations()

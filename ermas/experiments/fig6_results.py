@@ -3,7 +3,8 @@ the part-1 claims and sanity checks read from them.
 
 ``store`` copies what a reader needs out of a pipeline's folder (``results/fig6/PRESET``) into
 ``data/fig6/PRESET``: the trained networks in float32 without their optimisers (an evaluation keeps its
-agents only: its frozen planner is the one it was evaluating), one row per run
+agents only: its frozen planner is the one it was evaluating; a budget check keeps its curves only: its
+agents serve nothing after its welfare is read, and would add a third to the size), one row per run
 (``runs.csv``), every run's per-iteration curves (``histories.csv``), the settings each run was computed
 from (``settings.json``), and a manifest (SHA-256 of every file, the commands, versions, steps and wall
 time of each run)::
@@ -73,16 +74,18 @@ def store(results: Path, data: Path, command: str) -> None:
     finished = sorted(p for p in results.glob("*.json") if p.name not in ("manifest.json", "failed.json"))
     runs = [json.loads(p.read_text()) for p in finished]
     (data / "networks").mkdir(parents=True, exist_ok=True)
-    curves = []
+    curves, stored_networks = [], set()
     for run in runs:
         state = torch.load(results / f"{run['name']}.pt", weights_only=True)["state"]
-        if "agents" not in state:  # the Saez warm-up keeps the economy's memory only
+        if run["kind"] == "saez_warmup":  # it keeps the economy's memory only
             continue
-        # an evaluation's planner is frozen: it is its source run's (phase 2, ERMAS, ...) or the uniform one
-        learned_planner = "planner" in state and run["kind"] not in ("evaluate", "budget_check")
-        networks = {"agents": state["agents"]} | ({"planner": state["planner"]} if learned_planner else {})
-        networks = {k: {n: t.to(torch.float32) for n, t in v.items()} for k, v in networks.items()}
-        atomic_save(networks, data / "networks" / f"{run['name']}.pt")
+        if run["kind"] != "budget_check":  # a budget check keeps its curves only (see the module docstring)
+            # an evaluation's planner is frozen: its source run's (phase 2, ERMAS, ...) or the uniform one
+            learned_planner = "planner" in state and run["kind"] != "evaluate"
+            networks = {"agents": state["agents"]} | ({"planner": state["planner"]} if learned_planner else {})
+            networks = {k: {n: t.to(torch.float32) for n, t in v.items()} for k, v in networks.items()}
+            atomic_save(networks, data / "networks" / f"{run['name']}.pt")
+            stored_networks.add(f"{run['name']}.pt")
         kept = {k: v for k, v in state["history"].items() if k in CURVES or k.startswith(("lambda_", "regret_"))}
         history = pd.DataFrame(kept)
         curves.append(history.assign(name=run["name"], iteration=np.arange(len(history))))
@@ -94,6 +97,9 @@ def store(results: Path, data: Path, command: str) -> None:
     _write_csv(
         curves[["name", "iteration", *[c for c in curves if c not in ("name", "iteration")]]], data / "histories.csv"
     )
+    for stale in (data / "networks").glob("*.pt"):  # an earlier store's, of a run no longer stored with networks
+        if stale.name not in stored_networks:
+            stale.unlink()
     settings = {r["name"]: r["settings"] for r in runs}
     atomic_write_text(json.dumps(settings, indent=1) + "\n", data / "settings.json")
     files = sorted(str(p.relative_to(data)) for p in data.rglob("*") if p.is_file() and p.name != "manifest.json")
@@ -133,7 +139,10 @@ class StoredResults:
         return rows[["seed", "method", "eta", "welfare", "converged", "scored"]].reset_index(drop=True)
 
     def networks(self, name: str) -> dict[str, dict[str, torch.Tensor]]:
-        """The stored networks of run ``name``: ``agents``, and ``planner`` for a run that trained one."""
+        """The stored networks of run ``name``: ``agents``, and ``planner`` for a run that trained one (a
+        budget check has none)."""
+        if name in set(self.runs.name[self.runs.kind == "budget_check"]):
+            raise ValueError(f"{name} is a budget check, stored with its curves only: no networks")
         return torch.load(self.folder / "networks" / f"{name}.pt", weights_only=True)
 
     def subset(self, seeds: Sequence[int], etas: Sequence[float]) -> StoredResults:
@@ -169,7 +178,8 @@ def load(folder: Path | str) -> StoredResults:
 def restore(data: Path, out: Path) -> None:
     """Rebuild a pipeline's folder ``out`` (empty) from the stored results in ``data`` (hash-checked): every
     run's result with a checkpoint of its networks and curves, the stored launch records, and where the
-    results came from (their command and versions, kept by the next :func:`store`). A restored checkpoint
+    results came from (their command and versions, kept by the next :func:`store`); a budget check's
+    checkpoint holds its curves only, as stored. A restored checkpoint
     has no optimiser or random state: later runs start from its networks, but its own run cannot be
     carried on (a budget check then plays its evaluation again from the start, the same bits on the same
     CPU). The Saez warm-up is left out (its buffer is not stored): the pipeline plays it again, the same
@@ -181,7 +191,7 @@ def restore(data: Path, out: Path) -> None:
         raise FileExistsError(f"{out} is not empty: restore into a new folder")
     for result in json.loads(stored.runs.to_json(orient="records")):
         name = result["name"]
-        if result["kind"] == "saez_warmup":  # the only run without networks
+        if result["kind"] == "saez_warmup":  # its buffer is not stored: the pipeline plays it again
             continue
         # as the pipeline wrote it: a training phase's method empty, where an evaluation's fields are absent
         result = {key: "" if key == "method" and value is None else value for key, value in result.items()}
@@ -189,7 +199,8 @@ def restore(data: Path, out: Path) -> None:
         result["settings"] = stored.settings[name]
         curves = stored.histories[stored.histories.name == name].drop(columns=["name", "iteration"])
         history = {column: values.tolist() for column, values in curves.dropna(axis=1, how="all").items()}
-        atomic_save({"state": stored.networks(name) | {"history": history}}, out / f"{name}.pt")
+        networks = {} if result["kind"] == "budget_check" else stored.networks(name)
+        atomic_save({"state": networks | {"history": history}}, out / f"{name}.pt")
         atomic_write_text(json.dumps(result, indent=1) + "\n", out / f"{name}.json")
     provenance = {key: stored.manifest[key] for key in ("command", "store command", "versions")}
     manifest = {"restored from": {"folder": str(data), **provenance}, "launches": stored.manifest.get("launches", [])}
