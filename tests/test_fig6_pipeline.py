@@ -8,6 +8,7 @@ import signal
 import subprocess
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -34,7 +35,9 @@ from ermas.experiments.fig6 import (
 )
 from ermas.experiments.fig6_figure import live_claim, live_retrain, replay
 from ermas.experiments.fig6_results import (
+    ERMAS_STATEMENTS,
     StoredResults,
+    at_budget_check,
     bracket_claim,
     budget_claims,
     gains_over,
@@ -46,6 +49,7 @@ from ermas.experiments.fig6_results import (
     restore,
     store,
     summary,
+    verdicts_at_budget_check,
     welfare_table,
 )
 from ermas.manifest import check_files
@@ -404,6 +408,48 @@ def test_the_budget_check_passes_where_the_ranking_holds_and_marks_close_neighbo
     # a subset without an eta keeps none of its budget checks, and so no claim about it
     (kept,) = budget_claims(both.subset([0, 1, 2], [0.35]))
     assert "eta 0.35" in kept.statement
+
+
+def test_the_paper_verdicts_at_the_budget_check_read_the_longer_evaluations():
+    # 1x: MARL beats Saez at every eta and ERMAS beats nothing; 2x: Saez ahead of MARL away from 0.23 and
+    # ERMAS ahead of every method everywhere
+    one = {"MARL": 40.0, "Saez": 30.0, "US Federal": 20.0, "ERMAS": 10.0, "MARL continued": 15.0}
+    two = {"MARL": 40.0, "Saez": 30.0, "US Federal": 20.0, "ERMAS": 50.0, "MARL continued": 15.0}
+    rows = [
+        {"name": f"{kind}{seed}_{method}_{eta}", "kind": kind, "seed": seed, "method": method, "eta": eta}
+        | {"welfare": welfare + seed + (15.0 if kind == "budget_check" and method == "Saez" and eta != 0.23 else 0)}
+        | {"converged": True, "scored": 4.0}
+        for kind, table in (("evaluate", one), ("budget_check", two))
+        for method, welfare in table.items()
+        for seed in range(3)
+        for eta in (0.11, 0.23, 0.35)
+    ]
+    rows += [
+        {"name": f"{kind}{seed}_random", "kind": kind, "seed": seed, "method": RANDOM, "eta": 0.23, "welfare": 5.0}
+        | {"converged": True, "scored": 4.0}
+        for kind in ("evaluate", "budget_check")
+        for seed in range(3)
+    ]
+    rows.append({"name": "phase1", "kind": "phase1", "seed": 0})  # kept as it is
+    stored = StoredResults(Path(), pd.DataFrame(rows), pd.DataFrame({"name": []}), {}, {})
+    longer = at_budget_check(stored)
+    assert set(longer.runs.kind) == {"phase1", "evaluate"} and len(longer.evaluations()) == len(stored.evaluations())
+    assert longer.evaluations().welfare.max() == 52.0  # ERMAS's 2x welfare, seed 2
+    diagnostics = [PlannerDiagnostics(0.5, (0.1,) * 7, 1.0, 1.0, (1,) * 7)]  # read by the sanity checks only
+    before = {c.statement: c.passed for c in part1_claims(stored, diagnostics)[:3] + part2_claims(stored)}
+    after = {
+        c.statement.removesuffix(" (at 2x the evaluation budget)"): c.passed for c in verdicts_at_budget_check(stored)
+    }
+    assert before == {
+        "MARL beats Saez at the training eta 0.23": True,
+        "MARL does not beat Saez at eta below 0.22": False,
+        "MARL does not beat Saez at eta above 0.28": False,
+    } | dict.fromkeys(ERMAS_STATEMENTS, False)
+    assert after == {statement: True for statement in before}
+    # an evaluation without its budget check: no verdicts at the budget check
+    assert verdicts_at_budget_check(stored.subset([0, 1, 2], [0.11, 0.23, 0.35])) != []
+    partial = replace(stored, runs=stored.runs[~((stored.runs.kind == "budget_check") & (stored.runs.eta == 0.11))])
+    assert verdicts_at_budget_check(partial) == []
 
 
 def test_the_bracket_check_needs_every_bracket_in_every_seed():

@@ -293,25 +293,7 @@ def part1_claims(
     verdict whose gap is within one standard error of zero is marked close.
     """
     ev = stored.evaluations()
-    beats, close, measured = _beats(ev, "MARL", "Saez", training_eta)
-    claims = [
-        Claim(
-            "6", "MARL beats Saez at the training eta 0.23", "mean paired gap MARL - Saez > 0", measured, beats, close
-        )
-    ]
-    etas = sorted(ev.eta.unique())
-    for side, chosen in (("below 0.22", [e for e in etas if e < 0.22]), ("above 0.28", [e for e in etas if e > 0.28])):
-        checks = [_beats(ev, "MARL", "Saez", eta) for eta in chosen]
-        claims.append(
-            Claim(
-                "6",
-                f"MARL does not beat Saez at eta {side}",
-                "at every such test eta, mean paired gap MARL - Saez <= 0",
-                "; ".join(m for _, _, m in checks),
-                not any(b for b, _, _ in checks),
-                any(c for _, c, _ in checks),
-            )
-        )
+    claims = _marl_against_saez(ev, training_eta)
     ratios = [d.entropy_ratio for d in diagnostics]
     claims.append(
         Claim(
@@ -360,6 +342,55 @@ def part1_claims(
     )
     claims.append(bracket_claim(diagnostics))
     return claims
+
+
+def _marl_against_saez(ev: pd.DataFrame, training_eta: float) -> list[Claim]:
+    """The paper's three sentences about MARL and Saez on the evaluations ``ev``."""
+    beats, close, measured = _beats(ev, "MARL", "Saez", training_eta)
+    claims = [
+        Claim(
+            "6", "MARL beats Saez at the training eta 0.23", "mean paired gap MARL - Saez > 0", measured, beats, close
+        )
+    ]
+    etas = sorted(ev.eta.unique())
+    for side, chosen in (("below 0.22", [e for e in etas if e < 0.22]), ("above 0.28", [e for e in etas if e > 0.28])):
+        checks = [_beats(ev, "MARL", "Saez", eta) for eta in chosen]
+        claims.append(
+            Claim(
+                "6",
+                f"MARL does not beat Saez at eta {side}",
+                "at every such test eta, mean paired gap MARL - Saez <= 0",
+                "; ".join(m for _, _, m in checks),
+                not any(b for b, _, _ in checks),
+                any(c for _, c, _ in checks),
+            )
+        )
+    return claims
+
+
+def at_budget_check(stored: StoredResults) -> StoredResults:
+    """``stored`` as if every evaluation had run :data:`~ermas.experiments.fig6.BUDGET_FACTOR` times as long:
+    each evaluation with a budget check replaced by it (its welfare, convergence and scoring), those without
+    one left out, and no budget checks left over."""
+    runs = stored.runs
+    checks = runs[runs.kind == "budget_check"].assign(kind="evaluate")
+    evaluated = runs[runs.kind == "evaluate"].merge(checks[["seed", "method", "eta"]])
+    if len(evaluated) != len(checks):
+        raise ValueError("a budget check without its evaluation: these stored results are incomplete")
+    kept = runs[~runs.kind.isin(["evaluate", "budget_check"])]
+    return replace(stored, runs=pd.concat([kept, checks], ignore_index=True))
+
+
+def verdicts_at_budget_check(stored: StoredResults, training_eta: float = TRAINING_ETA) -> list[Claim]:
+    """The paper's sentences about MARL and Saez and about ERMAS (:func:`part1_claims`' first three and
+    :func:`part2_claims`) read from the budget checks instead of the evaluations, where every evaluation has
+    one (``train --budget-check all``); an empty list otherwise."""
+    evaluations = stored.evaluations()
+    longer = at_budget_check(stored)
+    if len(longer.evaluations()) < len(evaluations):
+        return []
+    claims = _marl_against_saez(longer.evaluations(), training_eta) + part2_claims(longer, training_eta)
+    return [replace(c, statement=f"{c.statement} (at {BUDGET_FACTOR}x the evaluation budget)") for c in claims]
 
 
 def budget_claims(stored: StoredResults) -> list[Claim]:
