@@ -16,6 +16,7 @@ ROOT = Path(__file__).resolve().parents[1]
         ({"preset": "desktop"}, "preset must be one of"),
         ({"test_etas": [0.0, 0.23]}, r"test_etas must lie in \(0, 1\]"),
         ({"test_etas": [0.23, 1.5]}, "test_etas must all be numbers in 0..1"),
+        ({"test_etas": [0.11, 0.35]}, r"test_etas must include the training eta 0\.23"),
         ({"seeds": 0}, "seeds must be an integer in 1..100"),
         ({"live_iterations": 21}, "live_iterations must be an integer in 0..20"),
         ({"retrain": True, "epsilon": -5.0}, r"epsilon must be the laptop preset's \(0\) with retrain=True"),
@@ -46,11 +47,13 @@ def test_what_the_stored_runs_lack_is_refused_naming_the_parameter(given, messag
 
 
 def test_the_stored_runs_narrow_to_the_requested_seeds_and_etas():
-    stored = results_for(Fig6Params(seeds=2, first_seed=1, test_etas=[0.11, 0.35]), ROOT)
+    stored = results_for(Fig6Params(seeds=2, first_seed=1, test_etas=[0.23, 0.35]), ROOT)
     evaluations = stored.evaluations()
     assert set(evaluations.seed) == {1, 2}
-    assert set(evaluations.eta) == {0.11, 0.23, 0.35}  # 0.23: the random planner's only
-    assert set(evaluations.method[evaluations.eta == 0.23]) == {"Random planner"}
+    assert set(evaluations.eta) == {0.23, 0.35}
+    assert set(evaluations.method[evaluations.eta == 0.35]) == {"MARL", "US Federal", "Saez", "ERMAS", "MARL continued"}
+    checks = stored.runs[stored.runs.kind == "budget_check"]
+    assert set(checks.eta) == {0.23, 0.35} and set(checks.seed) == {1, 2}
 
 
 def test_without_ermas_evaluations_every_ermas_claim_fails_and_says_why():

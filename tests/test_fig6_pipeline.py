@@ -298,6 +298,10 @@ def test_the_committed_laptop_results_are_complete_and_intact():
     stored = load(Path(__file__).parents[1] / "data" / "fig6" / "laptop")
     assert {run.name for run in plan([0, 1, 2], budget_etas=TEST_ETAS)} == set(stored.runs.name)
     assert set(stored.manifest["runs"]) == set(stored.runs.name)
+    with_networks = stored.runs.name[~stored.runs.kind.isin(["budget_check", "saez_warmup"])]
+    assert {f for f in stored.manifest["sha256"] if f.startswith("networks/")} == {
+        f"networks/{name}.pt" for name in with_networks
+    }
     assert all(entry["env_steps"] > 0 and entry["seconds"] > 0 for entry in stored.manifest["runs"].values())
     evaluations = stored.evaluations()
     part1 = evaluations[evaluations.method.isin([*METHODS, RANDOM])]
@@ -437,19 +441,23 @@ def test_the_paper_verdicts_at_the_budget_check_read_the_longer_evaluations():
     assert longer.evaluations().welfare.max() == 52.0  # ERMAS's 2x welfare, seed 2
     diagnostics = [PlannerDiagnostics(0.5, (0.1,) * 7, 1.0, 1.0, (1,) * 7)]  # read by the sanity checks only
     before = {c.statement: c.passed for c in part1_claims(stored, diagnostics)[:3] + part2_claims(stored)}
-    after = {
-        c.statement.removesuffix(" (at 2x the evaluation budget)"): c.passed for c in verdicts_at_budget_check(stored)
-    }
+    longer_verdicts = verdicts_at_budget_check(stored)
+    assert all(c.figure.endswith(", 2x evaluation") for c in longer_verdicts)
+    after = {c.statement: c.passed for c in longer_verdicts}
     assert before == {
         "MARL beats Saez at the training eta 0.23": True,
         "MARL does not beat Saez at eta below 0.22": False,
         "MARL does not beat Saez at eta above 0.28": False,
     } | dict.fromkeys(ERMAS_STATEMENTS, False)
     assert after == {statement: True for statement in before}
-    # an evaluation without its budget check: no verdicts at the budget check
-    assert verdicts_at_budget_check(stored.subset([0, 1, 2], [0.11, 0.23, 0.35])) != []
+    # a subset keeps each evaluation's budget check; an evaluation without its check: no verdicts at 2x;
+    # a check without its evaluation: incomplete results
+    assert len(verdicts_at_budget_check(stored.subset([0, 1], [0.23, 0.35]))) == len(longer_verdicts)
     partial = replace(stored, runs=stored.runs[~((stored.runs.kind == "budget_check") & (stored.runs.eta == 0.11))])
     assert verdicts_at_budget_check(partial) == []
+    orphan = replace(stored, runs=stored.runs[~((stored.runs.kind == "evaluate") & (stored.runs.eta == 0.11))])
+    with pytest.raises(ValueError, match="a budget check without its evaluation"):
+        at_budget_check(orphan)
 
 
 def test_the_bracket_check_needs_every_bracket_in_every_seed():

@@ -26,7 +26,7 @@ from tqdm import tqdm
 
 from ermas.checks import check_bool, check_choice, check_int, check_list, check_number
 from ermas.claims import Claim
-from ermas.experiments.fig6 import RANDOM, TRAINED, Run, run_pipeline
+from ermas.experiments.fig6 import RANDOM, TRAINED, TRAINING_ETA, Run, run_pipeline
 from ermas.experiments.fig6_results import StoredResults, load, store, stored_inputs
 from ermas.io import atomic_save
 from ermas.two_level.evaluation import TEST_ETAS, evaluation_run, replay_welfare, uniform_planner
@@ -43,6 +43,8 @@ few percent on other CPUs, where a last-bit difference flips some sampled action
 class Fig6Params:
     """The notebook's parameters; checked before anything runs.
 
+    ``test_etas``: the etas whose evaluations are shown, among them the training eta 0.23 (the claims
+    compare the methods there); the random planner is evaluated at the training eta only.
     ``epsilon``: ERMAS's regret budget (an agent's reward summed over an episode), which must be the stored
     runs' (or, with ``retrain``, the preset's). ``workers``: processes for ``retrain`` (0: one per core).
     ``replay_envs``: environments of each replayed episode. ``live_iterations``: length of the live retrain
@@ -65,6 +67,11 @@ class Fig6Params:
         check_list("test_etas", self.test_etas, 0.0, 1.0)
         if self.test_etas[0] == 0:
             raise ValueError(f"test_etas must lie in (0, 1]; got {self.test_etas!r}")
+        if TRAINING_ETA not in self.test_etas:
+            raise ValueError(
+                f"test_etas must include the training eta {TRAINING_ETA} (the claims compare the methods there); "
+                f"got {self.test_etas!r}"
+            )
         check_number("epsilon", self.epsilon, -1000.0, 1000.0)
         check_bool("retrain", self.retrain)
         check_int("workers", self.workers, 0, 1024)

@@ -4,7 +4,8 @@ the part-1 claims and sanity checks read from them.
 ``store`` copies what a reader needs out of a pipeline's folder (``results/fig6/PRESET``) into
 ``data/fig6/PRESET``: the trained networks in float32 without their optimisers (an evaluation keeps its
 agents only: its frozen planner is the one it was evaluating; a budget check keeps its curves only: its
-agents serve nothing after its welfare is read, and would add a third to the size), one row per run
+agents serve nothing after its welfare is read, and for the laptop preset would add two thirds to the
+size), one row per run
 (``runs.csv``), every run's per-iteration curves (``histories.csv``), the settings each run was computed
 from (``settings.json``), and a manifest (SHA-256 of every file, the commands, versions, steps and wall
 time of each run)::
@@ -16,7 +17,7 @@ and the command that regenerates it. :func:`restore` goes the other way, so that
 (its budget checks) to stored results without training again what they start from::
 
     python -m ermas.experiments.fig6 restore --preset laptop
-    python -m ermas.experiments.fig6 train --preset laptop --budget-check
+    python -m ermas.experiments.fig6 train --preset laptop --budget-check all
     python -m ermas.experiments.fig6 store --preset laptop
 """
 
@@ -371,7 +372,8 @@ def _marl_against_saez(ev: pd.DataFrame, training_eta: float) -> list[Claim]:
 def at_budget_check(stored: StoredResults) -> StoredResults:
     """``stored`` as if every evaluation had run :data:`~ermas.experiments.fig6.BUDGET_FACTOR` times as long:
     each evaluation with a budget check replaced by it (its welfare, convergence and scoring), those without
-    one left out, and no budget checks left over."""
+    one left out, and no budget checks left over. For reading tables and claims only: the rows keep the
+    checks' names and settings, so their networks and inputs are not to be looked up from it."""
     runs = stored.runs
     checks = runs[runs.kind == "budget_check"].assign(kind="evaluate")
     evaluated = runs[runs.kind == "evaluate"].merge(checks[["seed", "method", "eta"]])
@@ -384,13 +386,13 @@ def at_budget_check(stored: StoredResults) -> StoredResults:
 def verdicts_at_budget_check(stored: StoredResults, training_eta: float = TRAINING_ETA) -> list[Claim]:
     """The paper's sentences about MARL and Saez and about ERMAS (:func:`part1_claims`' first three and
     :func:`part2_claims`) read from the budget checks instead of the evaluations, where every evaluation has
-    one (``train --budget-check all``); an empty list otherwise."""
+    one (``train --budget-check all``); an empty list otherwise. Their figure says so: "6, 2x evaluation"."""
     evaluations = stored.evaluations()
     longer = at_budget_check(stored)
     if len(longer.evaluations()) < len(evaluations):
         return []
     claims = _marl_against_saez(longer.evaluations(), training_eta) + part2_claims(longer, training_eta)
-    return [replace(c, statement=f"{c.statement} (at {BUDGET_FACTOR}x the evaluation budget)") for c in claims]
+    return [replace(c, figure=f"{c.figure}, {BUDGET_FACTOR}x evaluation") for c in claims]
 
 
 def budget_claims(stored: StoredResults) -> list[Claim]:
