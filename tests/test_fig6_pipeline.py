@@ -269,7 +269,13 @@ def test_ctrl_c_or_kill_stops_the_pipeline_and_a_rerun_finishes_every_run_once(t
     out = tmp_path / "fig6"
     command = [sys.executable, "-m", "ermas.experiments.fig6", "train", "--scale", "tiny", "--seeds", "1"]
     command += ["--out", str(out), "--workers", "2"]
-    driver = subprocess.Popen(command, stderr=subprocess.PIPE, text=True, cwd=ROOT)
+    # a process started in the background (`make test &`) inherits SIGINT ignored, and so would its driver:
+    # start the driver with Ctrl-C's usual disposition, as from a terminal
+    ignoring = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        driver = subprocess.Popen(command, stderr=subprocess.PIPE, text=True, cwd=ROOT)
+    finally:
+        signal.signal(signal.SIGINT, ignoring)
     planned = {run.name for run in plan([0])}
 
     def in_progress() -> set[str]:  # runs with a checkpoint and no result yet
