@@ -46,6 +46,7 @@ from ermas.experiments.fig6_results import (
     part1_claims,
     part2_claims,
     planner_checks,
+    ranking_changes,
     restore,
     store,
     summary,
@@ -271,11 +272,11 @@ def test_ctrl_c_or_kill_stops_the_pipeline_and_a_rerun_finishes_every_run_once(t
     command += ["--out", str(out), "--workers", "2"]
     # a process started in the background (`make test &`) inherits SIGINT ignored, and so would its driver:
     # start the driver with Ctrl-C's usual disposition, as from a terminal
-    ignoring = signal.signal(signal.SIGINT, signal.default_int_handler)
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
     try:
         driver = subprocess.Popen(command, stderr=subprocess.PIPE, text=True, cwd=ROOT)
     finally:
-        signal.signal(signal.SIGINT, ignoring)
+        signal.signal(signal.SIGINT, previous)
     planned = {run.name for run in plan([0])}
 
     def in_progress() -> set[str]:  # runs with a checkpoint and no result yet
@@ -403,6 +404,11 @@ def test_the_budget_check_passes_where_the_ranking_holds_and_marks_close_neighbo
     assert held.passed and not held.close and "2x: MARL 34.0 > Saez 28.0 > US Federal 21.0" in held.measured
     (swapped,) = budget_claims(stored({"MARL": [27.0, 29.0, 28.0], "Saez": [28, 30, 29], "US Federal": [21, 22, 20]}))
     assert not swapped.passed  # Saez overtook MARL
+    swapped_results = stored({"MARL": [27.0, 29.0, 28.0], "Saez": [28, 30, 29], "US Federal": [21, 22, 20]})
+    (change,) = ranking_changes(swapped_results).itertuples()
+    assert (change.eta, change.ahead, change.behind) == (0.23, "MARL", "Saez") and change.gap == 6.0  # 30 - 25...
+    assert change.se == pytest.approx(np.std([5.0, 6.0, 7.0], ddof=1) / np.sqrt(3))  # ...paired by seed
+    assert ranking_changes(stored(first)).empty  # nothing moved
     (close,) = budget_claims(stored({"MARL": [29.0, 31.0, 28.0], "Saez": [28, 30, 29], "US Federal": [21, 22, 20]}))
     assert close.passed and close.close  # MARL's lead over Saez within one standard error
     assert budget_claims(StoredResults(Path(), pd.DataFrame({"kind": ["evaluate"]}), pd.DataFrame(), {}, {})) == []

@@ -142,7 +142,7 @@ class StoredResults:
     def networks(self, name: str) -> dict[str, dict[str, torch.Tensor]]:
         """The stored networks of run ``name``: ``agents``, and ``planner`` for a run that trained one (a
         budget check has none)."""
-        if name in set(self.runs.name[self.runs.kind == "budget_check"]):
+        if ((self.runs.name == name) & (self.runs.kind == "budget_check")).any():
             raise ValueError(f"{name} is a budget check, stored with its curves only: no networks")
         return torch.load(self.folder / "networks" / f"{name}.pt", weights_only=True)
 
@@ -387,11 +387,11 @@ def verdicts_at_budget_check(stored: StoredResults, training_eta: float = TRAINI
     """The paper's sentences about MARL and Saez and about ERMAS (:func:`part1_claims`' first three and
     :func:`part2_claims`) read from the budget checks instead of the evaluations, where every evaluation has
     one (``train --budget-check all``); an empty list otherwise. Their figure says so: "6, 2x evaluation"."""
-    evaluations = stored.evaluations()
     longer = at_budget_check(stored)
-    if len(longer.evaluations()) < len(evaluations):
+    longer_evaluations = longer.evaluations()
+    if len(longer_evaluations) < len(stored.evaluations()):
         return []
-    claims = _marl_against_saez(longer.evaluations(), training_eta) + part2_claims(longer, training_eta)
+    claims = _marl_against_saez(longer_evaluations, training_eta) + part2_claims(longer, training_eta)
     return [replace(c, figure=f"{c.figure}, {BUDGET_FACTOR}x evaluation") for c in claims]
 
 
@@ -408,14 +408,35 @@ def budget_claims(stored: StoredResults) -> list[Claim]:
     return [claim for claim in claims if claim is not None]
 
 
-def _budget_claim(runs: pd.DataFrame, eta: float) -> Claim | None:
+def _paired_with_checks(runs: pd.DataFrame, eta: float) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The evaluations at ``eta`` and their budget checks, over the (method, seed) pairs that have both."""
     at_eta = runs[np.isclose(runs.eta, eta)]
     checked, evaluated = (at_eta[at_eta.kind == kind] for kind in ("budget_check", "evaluate"))
     pairs = evaluated[["method", "seed"]].merge(checked[["method", "seed"]])
-    if pairs.empty:
+    return evaluated.merge(pairs), checked.merge(pairs)
+
+
+def ranking_changes(stored: StoredResults) -> pd.DataFrame:
+    """Every pair of methods whose order of mean welfare at an eta differs between the evaluations and
+    their budget checks (over the (method, seed) pairs with both): ``eta``, the method ``ahead`` in the
+    evaluations and the one ``behind``, and there the paired ``gap`` (ahead - behind) and its ``se``."""
+    rows = []
+    for eta in sorted(set(stored.runs.eta[stored.runs.kind == "budget_check"])):
+        evaluated, checked = _paired_with_checks(stored.runs, eta)
+        before, after = (table.groupby("method").welfare.mean() for table in (evaluated, checked))
+        for ahead in before.index:
+            for behind in before.index[(before < before[ahead]).to_numpy()]:
+                if after[ahead] < after[behind]:
+                    rows.append((eta, ahead, behind, *paired_gap(evaluated, ahead, behind, eta)))
+    return pd.DataFrame(rows, columns=["eta", "ahead", "behind", "gap", "se"])
+
+
+def _budget_claim(runs: pd.DataFrame, eta: float) -> Claim | None:
+    evaluated, checked = _paired_with_checks(runs, eta)
+    if evaluated.empty:
         return None
     rankings, close = [], False
-    for table in (evaluated.merge(pairs), checked.merge(pairs)):
+    for table in (evaluated, checked):
         means = table.groupby("method").welfare.mean().sort_values(ascending=False)
         for better, worse in zip(means.index[:-1], means.index[1:], strict=True):
             gap, se = paired_gap(table, better, worse, eta)
