@@ -2,10 +2,12 @@
 package, with the same networks and the same PPO, in one run (see ``ermas.testing.two_level_speed``).
 
 On the paper's 25x25 map (the only map the package ships; the laptop preset's own 11x11 map is measured
-for ours too), one torch thread. Prints the rates, the ratio on the same map, and where our time goes.
-Goal: at least 20x.
+for ours too), one torch thread. Prints the rates, the ratio on the same map, and where each side's time
+goes. Goal: at least 20x. ``--channels`` and ``--width`` resize the agents' network on both sides (the
+recipe's 16 and 32 channels and the preset's width by default), to measure what a cheaper network changes.
 
     .venv/bin/python benchmarks/two_level_speed.py [--envs 128] [--package-envs 4] [--iterations 2]
+        [--channels 16 32] [--width 128]
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ import torch
 
 from ermas.allocator import keep_freed_memory
 from ermas.economy import PAPER_LAYOUT, SMALL_LAYOUT
-from ermas.testing.two_level_speed import free_market, ours, package
+from ermas.testing.two_level_speed import RECIPE_CHANNELS, free_market, laptop_phase1, ours, package
 
 
 def main() -> None:
@@ -24,25 +26,39 @@ def main() -> None:
     parser.add_argument("--envs", type=int, default=128)
     parser.add_argument("--package-envs", type=int, default=4)
     parser.add_argument("--iterations", type=int, default=2)
+    parser.add_argument("--channels", type=int, nargs=2, default=list(RECIPE_CHANNELS))
+    parser.add_argument("--width", type=int, default=None, help="the agents' dense layers (default: the preset's)")
     args = parser.parse_args()
     torch.set_num_threads(1)
     keep_freed_memory()  # as the pipeline's workers do (see ermas.allocator)
+    size = dict(channels=tuple(args.channels), width=args.width)
     paper_map = free_market(PAPER_LAYOUT)
-    theirs = package(paper_map, args.package_envs, 1)
-    mine = ours(paper_map, args.envs, args.iterations)
-    small = ours(free_market(SMALL_LAYOUT), args.envs, args.iterations)
-    print(f"25x25 map, ai-economist package, {args.package_envs} environments one by one: {theirs:,.0f} steps/s")
-    print(f"25x25 map, this package, {args.envs} environments in one batch: {mine.steps_per_second:,.0f} steps/s")
-    print(f"  ratio: {mine.steps_per_second / theirs:.1f}x (goal: 20x)")
+    theirs = package(paper_map, args.package_envs, 1, **size)
+    mine = ours(paper_map, args.envs, args.iterations, **size)
+    small = ours(free_market(SMALL_LAYOUT), args.envs, args.iterations, **size)
+    first, second = args.channels
+    width = laptop_phase1(args.width).agent_width
+    print(f"agents' network: convolutions of {first} and {second} channels, dense layers {width} wide")
     print(
-        f"  ceiling with these networks: {mine.ceiling(theirs):.0f}x (the package's time per step over our "
-        "networks' alone, the PPO update and the acting forward pass, which both sides pay per step)"
+        f"25x25 map, ai-economist package, {args.package_envs} environments one by one: "
+        f"{theirs.steps_per_second:,.0f} steps/s"
+    )
+    us = 1e6 / theirs.steps_per_second
+    print(
+        f"  its time per step, {us:,.0f} us: {theirs.stepping_share:.0%} its environments' own steps, "
+        f"{theirs.converting_share:.0%} turning their observations into the network's inputs, "
+        f"{theirs.acting_share:.0%} acting, {theirs.update_share:.0%} the PPO update"
+    )
+    print(f"25x25 map, this package, {args.envs} environments in one batch: {mine.steps_per_second:,.0f} steps/s")
+    print(f"  ratio: {mine.steps_per_second / theirs.steps_per_second:.1f}x (goal: 20x)")
+    print(
+        f"  ceiling with these networks: {mine.ceiling(theirs.steps_per_second):.0f}x (the package's time per "
+        "step over our networks' alone, the PPO update and the acting forward pass, which both sides pay per step)"
     )
     print(
-        f"  where our time goes: {mine.simulator_share:.0%} the economy (step and observations), "
-        f"{mine.acting_share:.0%} acting ({mine.forward_share:.0%} the network's forward pass, the rest sampling "
-        "and batch assembly), "
-        f"{mine.update_share:.0%} the PPO update"
+        f"  our time per step, {1e6 / mine.steps_per_second:,.0f} us: {mine.simulator_share:.0%} the economy (step "
+        f"and observations), {mine.acting_share:.0%} acting ({mine.forward_share:.0%} the network's forward pass, the "
+        f"rest sampling and batch assembly), {mine.update_share:.0%} the PPO update"
     )
     print(
         f"11x11 map (the laptop preset), this package: {small.steps_per_second:,.0f} steps/s, "

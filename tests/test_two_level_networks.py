@@ -46,6 +46,27 @@ def test_a_shared_trunk_has_one_tower_and_the_same_interface(shared_trunk):
     assert (reached is not None and reached.abs().sum() > 0) == shared_trunk
 
 
+def test_the_convolutions_take_the_channels_asked_for_and_default_to_the_recipes():
+    env = Economy(2, EconomyConfig(), seed=1)
+    batch, mask = agent_batch(observe(env))
+    torch.manual_seed(0)
+    recipe = AgentNetwork()
+    torch.manual_seed(0)
+    same = AgentNetwork(channels=(16, 32))
+    # the default is the recipe's, drawn in the same order: the same network from the same seed
+    assert all(torch.equal(a, b) for a, b in zip(recipe.state_dict().values(), same.state_dict().values(), strict=True))
+    cheaper = AgentNetwork(channels=(8, 16), width=64, shared_trunk=True)
+    first, second = cheaper.policy_tower.conv[0], cheaper.policy_tower.conv[2]
+    assert (first.in_channels, first.out_channels, second.out_channels) == (17, 8, 16)
+    # the 11x11 view leaves 3x3 after two stride-2 convolutions: 16 * 9 features beside the 135 flat ones
+    assert cheaper.policy_tower.dense[0].in_features == 16 * 9 + 135
+    logits, values = cheaper.evaluate(batch, mask)
+    assert logits.shape == (8, 1, 50) and values.shape == (8,)
+    for bad in [(8,), (8, 0), (8.0, 16)]:
+        with pytest.raises(ValueError, match="channels must be two positive integers"):
+            AgentNetwork(channels=bad)
+
+
 def test_the_agent_network_reads_real_observations_and_never_draws_a_masked_action():
     torch.manual_seed(0)
     env = Economy(3, EconomyConfig(tax_model="us_federal"), seed=1)

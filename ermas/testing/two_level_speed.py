@@ -6,7 +6,8 @@ A unit of work is one environment step with learning included: the agents' netwo
 agents, the step, the observations, and the step's share of the PPO update that follows each episode.
 Ours plays its environments as one batch; the package steps its environments one at a time (as the AI
 Economist's workers do), its observations converted to the same network inputs. The laptop preset's
-networks and PPO settings, on its free-market economy (phase 1) on the given map.
+networks and PPO settings, on its free-market economy (phase 1) on the given map; the agents' network can be
+resized on both sides (``channels``, ``width``) to measure what a cheaper network would change.
 """
 
 from __future__ import annotations
@@ -20,9 +21,12 @@ import torch
 from ermas.economy import N_AGENTS, Economy, EconomyConfig, observe
 from ermas.rl.ppo import Batch, ppo_update
 from ermas.testing.economy_reference import make_reference_env, package_agent_flat
-from ermas.two_level.networks import agent_inputs
+from ermas.two_level.networks import AgentNetwork, agent_inputs
 from ermas.two_level.presets import preset
-from ermas.two_level.training import Trajectory, build_networks, play_episode
+from ermas.two_level.training import Trajectory, TwoLevelTraining, play_episode
+
+RECIPE_CHANNELS = (16, 32)
+"""The agents' convolutions' output channels in the recipe (and every preset)."""
 
 
 @dataclass(frozen=True)
@@ -41,11 +45,50 @@ class Throughput:
     def acting_share(self) -> float:
         return 1.0 - self.update_share - self.simulator_share
 
+    def seconds_per_step(self, share: float) -> float:
+        """The seconds per environment step of a ``share`` of the time (e.g. ``update_share``)."""
+        return share / self.steps_per_second
+
     def ceiling(self, baseline_steps_per_second: float) -> float:
         """The largest ratio over a baseline: the baseline's seconds per step over this run's network time
         alone (the update, and the acting forward pass), which bounds this run's time per step from below;
         reached only if the economy, sampling and bookkeeping cost nothing."""
         return self.steps_per_second / ((self.update_share + self.forward_share) * baseline_steps_per_second)
+
+
+@dataclass(frozen=True)
+class PackageThroughput:
+    """The package's environment steps per second with learning, and the shares of its time: its
+    environments' own steps and resets, turning their observations into the network's inputs, acting (the
+    forward pass and sampling, in batches of its few environments' agents), and the PPO update."""
+
+    steps_per_second: float
+    stepping_share: float
+    converting_share: float
+    acting_share: float
+    update_share: float
+
+    def seconds_per_step(self, share: float) -> float:
+        """The seconds per environment step of a ``share`` of the time (e.g. ``stepping_share``)."""
+        return share / self.steps_per_second
+
+
+def agent_network(config: EconomyConfig, training: TwoLevelTraining, channels: tuple[int, int]) -> AgentNetwork:
+    """The agents' network of ``training`` (as ``build_networks`` makes it) with convolutions of ``channels``."""
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(training.seed)
+        return AgentNetwork(
+            view_side=2 * config.observation_range + 1,
+            width=training.agent_width,
+            shared_trunk=training.agent_shared_trunk,
+            channels=channels,
+        )
+
+
+def laptop_phase1(width: int | None = None, **changes: int) -> TwoLevelTraining:
+    """The laptop preset's phase-1 training, its agents' dense layers ``width`` units wide where given."""
+    training = replace(preset("laptop").phase1, **changes)
+    return training if width is None else replace(training, agent_width=width)
 
 
 def free_market(layout: str) -> EconomyConfig:
@@ -75,11 +118,18 @@ def forward_only(network: torch.nn.Module, batch: Batch, rows: int) -> float:
     return time.perf_counter() - start
 
 
-def ours(config: EconomyConfig, envs: int, iterations: int) -> Throughput:
-    """This package's throughput on ``envs`` environments in one batch over ``iterations`` episodes."""
-    training = replace(preset("laptop").phase1, iterations=iterations, n_envs=envs)
+def ours(
+    config: EconomyConfig,
+    envs: int,
+    iterations: int,
+    channels: tuple[int, int] = RECIPE_CHANNELS,
+    width: int | None = None,
+) -> Throughput:
+    """This package's throughput on ``envs`` environments in one batch over ``iterations`` episodes, the
+    agents' network with convolutions of ``channels`` and dense layers ``width`` wide (the preset's)."""
+    training = laptop_phase1(width, iterations=iterations, n_envs=envs)
     env = Economy(envs, config, seed=0)
-    network, _ = build_networks(config, training)
+    network = agent_network(config, training, channels)
     optimizer = torch.optim.Adam(network.parameters(), lr=training.agent_ppo.lr)
     generator = torch.Generator().manual_seed(0)
     playing = updating = forward = 0.0
@@ -96,20 +146,30 @@ def ours(config: EconomyConfig, envs: int, iterations: int) -> Throughput:
     return Throughput(rate, updating / total, simulator * rate, forward / total)
 
 
-def package(config: EconomyConfig, envs: int, iterations: int) -> float:
-    """Environment steps per second with learning, the package's environments stepped one by one."""
-    p = preset("laptop")
+def package(
+    config: EconomyConfig,
+    envs: int,
+    iterations: int,
+    channels: tuple[int, int] = RECIPE_CHANNELS,
+    width: int | None = None,
+) -> PackageThroughput:
+    """The package's throughput with learning, its ``envs`` environments stepped one by one, the agents'
+    network sized as in :func:`ours`."""
+    training = laptop_phase1(width)
+    ppo = training.agent_ppo
     np.random.seed(0)  # noqa: NPY002 -- the package draws from the legacy global generator
     worlds = [make_reference_env(config) for _ in range(envs)]
-    network, _ = build_networks(config, p.phase1)
-    optimizer = torch.optim.Adam(network.parameters(), lr=p.phase1.agent_ppo.lr)
+    network = agent_network(config, training, channels)
+    optimizer = torch.optim.Adam(network.parameters(), lr=ppo.lr)
     generator = torch.Generator().manual_seed(0)
-    elapsed = 0.0
+    stepping = converting = acting = updating = 0.0
     for _ in range(iterations):
         start = time.perf_counter()
         observations = [world.reset() for world in worlds]
+        stepping += time.perf_counter() - start
         steps = Trajectory()
         for _ in range(config.episode_length):
+            start = time.perf_counter()
             view = np.stack(
                 [
                     np.concatenate([o[str(i)]["world-map"], o[str(i)]["world-idx_map"]])
@@ -120,14 +180,20 @@ def package(config: EconomyConfig, envs: int, iterations: int) -> float:
             flat = np.stack([package_agent_flat(o, i) for o in observations for i in range(4)])
             mask = np.stack([o[str(i)]["action_mask"] for o in observations for i in range(4)])
             inputs = agent_inputs(torch.from_numpy(view.astype(np.uint8)), torch.from_numpy(flat.astype(np.float32)))
+            converted = time.perf_counter()
             actions = steps.act(network, inputs, torch.from_numpy(mask > 0)[:, None], generator).view(envs, 4)
+            acted = time.perf_counter()
             rewards = []
             for k, world in enumerate(worlds):
                 observations[k], reward, _, _ = world.step({str(i): int(actions[k, i]) for i in range(4)})
                 rewards.append([reward[str(i)] for i in range(4)])
             steps.reward(torch.tensor(rewards))
-        ppo_update(
-            network, optimizer, steps.batch(p.phase1.agent_ppo), p.phase1.agent_ppo, p.phase1.agent_entropy, generator
-        )
-        elapsed += time.perf_counter() - start
-    return iterations * envs * config.episode_length / elapsed
+            converting += converted - start
+            acting += acted - converted
+            stepping += time.perf_counter() - acted
+        start = time.perf_counter()
+        ppo_update(network, optimizer, steps.batch(ppo), ppo, training.agent_entropy, generator)
+        updating += time.perf_counter() - start
+    total = stepping + converting + acting + updating
+    rate = iterations * envs * config.episode_length / total
+    return PackageThroughput(rate, stepping / total, converting / total, acting / total, updating / total)

@@ -4,7 +4,7 @@ Both follow the AI Economist's architecture (Zheng et al., 2020) without its LST
 (see the book): the policies see the current observation only.
 
 - :class:`AgentNetwork`: the egocentric view (``(9, w, w)``, see ``ermas.economy.observations.agent_views``)
-  through two 3x3 convolutions of stride 2 (16 then 32 channels), concatenated with the 135 flat features,
+  through two 3x3 convolutions of stride 2 (16 then 32 channels by default), concatenated with the 135 flat features,
   then two dense layers with LayerNorm; 50 action logits. The value has its own tower of the same shape
   (separate policy and value networks, as in the recipe), or, with ``shared_trunk=True``, a head on the
   policy's tower (the ``laptop`` preset's choice: half the compute). Agent identities in the view
@@ -70,19 +70,20 @@ def agent_inputs(view: torch.Tensor, flat: torch.Tensor) -> dict[str, torch.Tens
 class _AgentTower(nn.Module):
     """Convolutions over the view, then dense layers over the view's features and the flat features."""
 
-    def __init__(self, view_side: int, width: int, dtype: torch.dtype) -> None:
+    def __init__(self, view_side: int, width: int, channels: tuple[int, int], dtype: torch.dtype) -> None:
         super().__init__()
-        channels = N_SPATIAL_CHANNELS - N_IDENTITY_CHANNELS + N_IDENTITY_CHANNELS * (N_IDENTITIES - 1)
+        inputs = N_SPATIAL_CHANNELS - N_IDENTITY_CHANNELS + N_IDENTITY_CHANNELS * (N_IDENTITIES - 1)
+        first, second = channels
         self.conv = nn.Sequential(
-            nn.Conv2d(channels, 16, 3, stride=2, padding=1, dtype=dtype),
+            nn.Conv2d(inputs, first, 3, stride=2, padding=1, dtype=dtype),
             nn.ReLU(),
-            nn.Conv2d(16, 32, 3, stride=2, padding=1, dtype=dtype),
+            nn.Conv2d(first, second, 3, stride=2, padding=1, dtype=dtype),
             nn.ReLU(),
             nn.Flatten(),
         ).to(memory_format=torch.channels_last)
         side = (view_side + 1) // 2
         side = (side + 1) // 2
-        self.dense = _dense(32 * side * side + AGENT_FLAT_FEATURES, width, dtype)
+        self.dense = _dense(second * side * side + AGENT_FLAT_FEATURES, width, dtype)
 
     def forward(self, spatial: torch.Tensor, flat: torch.Tensor) -> torch.Tensor:
         return self.dense(torch.cat([self.conv(spatial), flat], 1))
@@ -92,18 +93,26 @@ class AgentNetwork(nn.Module):
     """The agents' shared policy and value (see the module docstring).
 
     Observations: :func:`agent_inputs` of ``N`` agent-steps; ``mask (N, 1, 50)``. Returns logits
-    ``(N, 1, 50)`` and values ``(N,)``.
+    ``(N, 1, 50)`` and values ``(N,)``. ``width``: the dense layers' units; ``channels``: the two
+    convolutions' output channels (the recipe's 16 and 32 unless given).
     """
 
     def __init__(
-        self, view_side: int = 11, width: int = 128, dtype: torch.dtype = torch.float32, shared_trunk: bool = False
+        self,
+        view_side: int = 11,
+        width: int = 128,
+        dtype: torch.dtype = torch.float32,
+        shared_trunk: bool = False,
+        channels: tuple[int, int] = (16, 32),
     ) -> None:
         super().__init__()
+        if len(channels) != 2 or any(not isinstance(c, int) or c < 1 for c in channels):
+            raise ValueError(f"channels must be two positive integers; got {channels!r}")
         self.dtype = dtype
-        self.policy_tower = _AgentTower(view_side, width, dtype)
+        self.policy_tower = _AgentTower(view_side, width, channels, dtype)
         # shared_trunk: the value head reads the policy's tower (half the compute; CleanRL's Atari PPO does
         # this); otherwise the value has a tower of its own, as in the AI Economist's recipe
-        self.value_tower = None if shared_trunk else _AgentTower(view_side, width, dtype)
+        self.value_tower = None if shared_trunk else _AgentTower(view_side, width, channels, dtype)
         self.logits = nn.Linear(width, N_AGENT_ACTIONS, dtype=dtype)
         self.value = nn.Linear(width, 1, dtype=dtype)
 
