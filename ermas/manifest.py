@@ -8,11 +8,13 @@ someone else is either the one its manifest describes or an error.
 from __future__ import annotations
 
 import hashlib
+import json
 import platform
 import subprocess
 from importlib import metadata
 from pathlib import Path
 
+import pandas as pd
 import torch
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -73,3 +75,14 @@ def check_files(folder: Path, hashes: dict[str, str], command: str) -> None:
             problems.append(f"{path} has changed (its SHA-256 is not the manifest's)")
     if problems:
         raise ValueError("; ".join(problems) + f". Regenerate the results with: {command}")
+
+
+def stored_table(folder: Path, name: str) -> pd.DataFrame:
+    """The table ``folder/name.csv``, after checking it against its manifest ``folder/name.json`` (which
+    holds ``files``, their SHA-256, and the ``command`` that wrote them)."""
+    manifest_path = folder / f"{name}.json"
+    if not manifest_path.exists():
+        raise FileNotFoundError(f"{manifest_path} is missing: the stored {name} table has no manifest")
+    manifest = json.loads(manifest_path.read_text())
+    check_files(folder, manifest["files"], manifest["command"])
+    return pd.read_csv(folder / f"{name}.csv")

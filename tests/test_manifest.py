@@ -1,0 +1,34 @@
+"""Stored tables are read only after their manifest's hashes check out."""
+
+import json
+
+import pytest
+
+from ermas.manifest import ROOT, sha256, stored_table
+
+
+def write_table(folder, text="episodes,estimate\nexact,0.03\n32,0.02\n"):
+    (folder / "t.csv").write_text(text)
+    manifest = {"command": "python make_t.py", "files": {"t.csv": sha256(folder / "t.csv")}}
+    (folder / "t.json").write_text(json.dumps(manifest))
+
+
+def test_a_stored_table_reads_back_and_a_changed_or_missing_one_is_refused(tmp_path):
+    write_table(tmp_path)
+    table = stored_table(tmp_path, "t")
+    assert table.episodes.tolist() == ["exact", "32"] and table.estimate.tolist() == [0.03, 0.02]
+    (tmp_path / "t.csv").write_text("episodes,estimate\nexact,0.03\n32,0.04\n")
+    with pytest.raises(ValueError, match=r"t\.csv has changed.*python make_t\.py"):
+        stored_table(tmp_path, "t")
+    (tmp_path / "t.csv").unlink()
+    with pytest.raises(ValueError, match=r"t\.csv is missing.*python make_t\.py"):
+        stored_table(tmp_path, "t")
+    (tmp_path / "t.json").unlink()
+    with pytest.raises(FileNotFoundError, match="no manifest"):
+        stored_table(tmp_path, "t")
+
+
+def test_the_committed_regret_search_table_matches_its_manifest():
+    table = stored_table(ROOT / "data" / "bimatrix", "regret_search")
+    assert table.episodes.iloc[0] == "exact" and "32" in set(table.episodes)
+    assert (table["ms"] > 0).all()
