@@ -59,6 +59,7 @@ def main() -> None:
     args = parser.parse_args()
     if args.out is not None and not args.out.is_dir():
         parser.error(f"--out must be an existing folder; got {args.out}")
+    ran_on = versions()  # before the run: the code it starts with
     torch.set_default_dtype(torch.float64)  # as the figures train
     base = Fig3Params(n_iters=args.train_iters, last_iters=10)
     runs = base.runs()
@@ -99,7 +100,7 @@ def main() -> None:
             "command": " ".join(["python", "benchmarks/regret_search.py", *sys.argv[1:]]),
             "settings": {"train_iters": args.train_iters, "repeats": args.repeats, "episodes": args.episodes},
             "policies": "Figure 3's runs (Fig3Params defaults) after train_iters iterations of the exact search",
-            "versions": versions(),
+            "versions": ran_on,
             "files": {"regret_search.csv": sha256(args.out / "regret_search.csv")},
         }
         atomic_write_text(json.dumps(manifest, indent=1) + "\n", args.out / "regret_search.json")
