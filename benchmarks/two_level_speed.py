@@ -18,7 +18,8 @@ import torch
 
 from ermas.allocator import keep_freed_memory
 from ermas.economy import PAPER_LAYOUT, SMALL_LAYOUT
-from ermas.testing.two_level_speed import RECIPE_CHANNELS, free_market, laptop_phase1, ours, package
+from ermas.testing.two_level_speed import free_market, laptop_phase1, ours, package
+from ermas.two_level.networks import AGENT_CHANNELS
 
 
 def main() -> None:
@@ -26,7 +27,9 @@ def main() -> None:
     parser.add_argument("--envs", type=int, default=128)
     parser.add_argument("--package-envs", type=int, default=4)
     parser.add_argument("--iterations", type=int, default=2)
-    parser.add_argument("--channels", type=int, nargs=2, default=list(RECIPE_CHANNELS))
+    parser.add_argument(
+        "--channels", type=int, nargs=2, default=list(AGENT_CHANNELS), help="the agents' two convolutions' channels"
+    )
     parser.add_argument("--width", type=int, default=None, help="the agents' dense layers (default: the preset's)")
     args = parser.parse_args()
     torch.set_num_threads(1)

@@ -21,16 +21,17 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def versions(threads: str | None = None) -> dict[str, str]:
-    """What a run ran on: package versions, the commit (and whether ``ermas/`` had uncommitted changes),
-    the CPU's architecture, torch's kernels and threads (``threads``: what to record where the runs used
-    other threads than this process, e.g. one per worker)."""
+    """What a run ran on: package versions, the commit (and whether ``ermas/`` or ``benchmarks/`` had
+    uncommitted changes), the CPU's architecture, torch's kernels and threads (``threads``: what to record
+    where the runs used other threads than this process, e.g. one per worker)."""
 
     try:
         git = ["git", "-C", str(ROOT)]
         commit = subprocess.run([*git, "rev-parse", "HEAD"], capture_output=True, text=True, check=True).stdout.strip()
-        dirty = subprocess.run([*git, "status", "--porcelain", "ermas"], capture_output=True, text=True, check=True)
+        status = [*git, "status", "--porcelain", "ermas", "benchmarks"]
+        dirty = subprocess.run(status, capture_output=True, text=True, check=True)
         if dirty.stdout.strip():
-            commit += " with uncommitted changes in ermas/"
+            commit += " with uncommitted changes in ermas/ or benchmarks/"
     except (OSError, subprocess.CalledProcessError):
         commit = "unknown (not a git checkout)"
     return {
@@ -77,12 +78,14 @@ def check_files(folder: Path, hashes: dict[str, str], command: str) -> None:
         raise ValueError("; ".join(problems) + f". Regenerate the results with: {command}")
 
 
-def stored_table(folder: Path, name: str) -> pd.DataFrame:
-    """The table ``folder/name.csv``, after checking it against its manifest ``folder/name.json`` (which
-    holds ``files``, their SHA-256, and the ``command`` that wrote them)."""
+def stored_table(folder: Path, name: str) -> tuple[pd.DataFrame, dict]:
+    """The table ``folder/name.csv`` and its manifest ``folder/name.json`` (which holds ``files``, the
+    SHA-256 of the table, and the ``command`` that wrote it), after checking the table against it."""
     manifest_path = folder / f"{name}.json"
     if not manifest_path.exists():
         raise FileNotFoundError(f"{manifest_path} is missing: the stored {name} table has no manifest")
     manifest = json.loads(manifest_path.read_text())
+    if f"{name}.csv" not in manifest.get("files", {}):
+        raise ValueError(f"{manifest_path} holds no SHA-256 of {name}.csv; regenerate both with: {manifest['command']}")
     check_files(folder, manifest["files"], manifest["command"])
-    return pd.read_csv(folder / f"{name}.csv")
+    return pd.read_csv(folder / f"{name}.csv"), manifest

@@ -15,7 +15,8 @@ def write_table(folder, text="episodes,estimate\nexact,0.03\n32,0.02\n"):
 
 def test_a_stored_table_reads_back_and_a_changed_or_missing_one_is_refused(tmp_path):
     write_table(tmp_path)
-    table = stored_table(tmp_path, "t")
+    table, manifest = stored_table(tmp_path, "t")
+    assert manifest["command"] == "python make_t.py"
     assert table.episodes.tolist() == ["exact", "32"] and table.estimate.tolist() == [0.03, 0.02]
     (tmp_path / "t.csv").write_text("episodes,estimate\nexact,0.03\n32,0.04\n")
     with pytest.raises(ValueError, match=r"t\.csv has changed.*python make_t\.py"):
@@ -23,12 +24,15 @@ def test_a_stored_table_reads_back_and_a_changed_or_missing_one_is_refused(tmp_p
     (tmp_path / "t.csv").unlink()
     with pytest.raises(ValueError, match=r"t\.csv is missing.*python make_t\.py"):
         stored_table(tmp_path, "t")
+    (tmp_path / "t.json").write_text(json.dumps({"command": "python make_t.py", "files": {}}))
+    with pytest.raises(ValueError, match=r"holds no SHA-256 of t\.csv.*python make_t\.py"):
+        stored_table(tmp_path, "t")
     (tmp_path / "t.json").unlink()
     with pytest.raises(FileNotFoundError, match="no manifest"):
         stored_table(tmp_path, "t")
 
 
 def test_the_committed_regret_search_table_matches_its_manifest():
-    table = stored_table(ROOT / "data" / "bimatrix", "regret_search")
+    table, _ = stored_table(ROOT / "data" / "bimatrix", "regret_search")
     assert table.episodes.iloc[0] == "exact" and "32" in set(table.episodes)
     assert (table["ms"] > 0).all()

@@ -21,12 +21,9 @@ import torch
 from ermas.economy import N_AGENTS, Economy, EconomyConfig, observe
 from ermas.rl.ppo import Batch, ppo_update
 from ermas.testing.economy_reference import make_reference_env, package_agent_flat
-from ermas.two_level.networks import AgentNetwork, agent_inputs
+from ermas.two_level.networks import AGENT_CHANNELS, agent_inputs
 from ermas.two_level.presets import preset
-from ermas.two_level.training import Trajectory, TwoLevelTraining, play_episode
-
-RECIPE_CHANNELS = (16, 32)
-"""The agents' convolutions' output channels in the recipe (and every preset)."""
+from ermas.two_level.training import Trajectory, TwoLevelTraining, build_networks, play_episode
 
 
 @dataclass(frozen=True)
@@ -59,8 +56,9 @@ class Throughput:
 @dataclass(frozen=True)
 class PackageThroughput:
     """The package's environment steps per second with learning, and the shares of its time: its
-    environments' own steps and resets, turning their observations into the network's inputs, acting (the
-    forward pass and sampling, in batches of its few environments' agents), and the PPO update."""
+    environments' own steps and resets (with turning the actions into its dicts and recording the rewards),
+    turning their observations into the network's inputs, acting (the forward pass and sampling, in batches
+    of its few environments' agents), and the PPO update."""
 
     steps_per_second: float
     stepping_share: float
@@ -71,18 +69,6 @@ class PackageThroughput:
     def seconds_per_step(self, share: float) -> float:
         """The seconds per environment step of a ``share`` of the time (e.g. ``stepping_share``)."""
         return share / self.steps_per_second
-
-
-def agent_network(config: EconomyConfig, training: TwoLevelTraining, channels: tuple[int, int]) -> AgentNetwork:
-    """The agents' network of ``training`` (as ``build_networks`` makes it) with convolutions of ``channels``."""
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(training.seed)
-        return AgentNetwork(
-            view_side=2 * config.observation_range + 1,
-            width=training.agent_width,
-            shared_trunk=training.agent_shared_trunk,
-            channels=channels,
-        )
 
 
 def laptop_phase1(width: int | None = None, **changes: int) -> TwoLevelTraining:
@@ -122,14 +108,14 @@ def ours(
     config: EconomyConfig,
     envs: int,
     iterations: int,
-    channels: tuple[int, int] = RECIPE_CHANNELS,
+    channels: tuple[int, int] = AGENT_CHANNELS,
     width: int | None = None,
 ) -> Throughput:
     """This package's throughput on ``envs`` environments in one batch over ``iterations`` episodes, the
     agents' network with convolutions of ``channels`` and dense layers ``width`` wide (the preset's)."""
     training = laptop_phase1(width, iterations=iterations, n_envs=envs)
     env = Economy(envs, config, seed=0)
-    network = agent_network(config, training, channels)
+    network, _ = build_networks(config, training, channels)
     optimizer = torch.optim.Adam(network.parameters(), lr=training.agent_ppo.lr)
     generator = torch.Generator().manual_seed(0)
     playing = updating = forward = 0.0
@@ -150,7 +136,7 @@ def package(
     config: EconomyConfig,
     envs: int,
     iterations: int,
-    channels: tuple[int, int] = RECIPE_CHANNELS,
+    channels: tuple[int, int] = AGENT_CHANNELS,
     width: int | None = None,
 ) -> PackageThroughput:
     """The package's throughput with learning, its ``envs`` environments stepped one by one, the agents'
@@ -159,7 +145,7 @@ def package(
     ppo = training.agent_ppo
     np.random.seed(0)  # noqa: NPY002 -- the package draws from the legacy global generator
     worlds = [make_reference_env(config) for _ in range(envs)]
-    network = agent_network(config, training, channels)
+    network, _ = build_networks(config, training, channels)
     optimizer = torch.optim.Adam(network.parameters(), lr=ppo.lr)
     generator = torch.Generator().manual_seed(0)
     stepping = converting = acting = updating = 0.0

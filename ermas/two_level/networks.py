@@ -32,6 +32,8 @@ from ermas.economy.taxes import N_BRACKETS, N_PLANNER_CHOICES
 N_IDENTITY_CHANNELS = 2  # house owner and agent position, the last two channels of the view
 N_IDENTITIES = N_AGENTS + 2  # nobody, the observer, and each agent j as j + 2
 AGENT_FLAT_FEATURES = 135
+AGENT_CHANNELS = (16, 32)
+"""The agents' two convolutions' output channels in the recipe (and in both presets)."""
 PLANNER_FLAT_FEATURES = 107
 
 
@@ -94,7 +96,7 @@ class AgentNetwork(nn.Module):
 
     Observations: :func:`agent_inputs` of ``N`` agent-steps; ``mask (N, 1, 50)``. Returns logits
     ``(N, 1, 50)`` and values ``(N,)``. ``width``: the dense layers' units; ``channels``: the two
-    convolutions' output channels (the recipe's 16 and 32 unless given).
+    convolutions' output channels (the recipe's :data:`AGENT_CHANNELS` unless given).
     """
 
     def __init__(
@@ -103,10 +105,10 @@ class AgentNetwork(nn.Module):
         width: int = 128,
         dtype: torch.dtype = torch.float32,
         shared_trunk: bool = False,
-        channels: tuple[int, int] = (16, 32),
+        channels: tuple[int, int] = AGENT_CHANNELS,
     ) -> None:
         super().__init__()
-        if len(channels) != 2 or any(not isinstance(c, int) or c < 1 for c in channels):
+        if len(channels) != 2 or any(isinstance(c, bool) or not isinstance(c, int) or c < 1 for c in channels):
             raise ValueError(f"channels must be two positive integers; got {channels!r}")
         self.dtype = dtype
         self.policy_tower = _AgentTower(view_side, width, channels, dtype)

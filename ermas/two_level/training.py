@@ -28,7 +28,7 @@ from ermas.checkpoint import Progress, load_checkpoint, run_resumable
 from ermas.economy import Economy, EconomyConfig, observe
 from ermas.manifest import sha256
 from ermas.rl.ppo import Batch, PPOConfig, gae, masked_categorical, ppo_update, sample_actions, take_rows
-from ermas.two_level.networks import AgentNetwork, PlannerNetwork, agent_inputs
+from ermas.two_level.networks import AGENT_CHANNELS, AgentNetwork, PlannerNetwork, agent_inputs
 
 
 @dataclass(frozen=True)
@@ -247,15 +247,19 @@ class TrainingState:
         self.history = saved["history"]
 
 
-def build_networks(economy: EconomyConfig, training: TwoLevelTraining) -> tuple[AgentNetwork, PlannerNetwork | None]:
+def build_networks(
+    economy: EconomyConfig, training: TwoLevelTraining, agent_channels: tuple[int, int] = AGENT_CHANNELS
+) -> tuple[AgentNetwork, PlannerNetwork | None]:
     """The run's agent network and (where the economy's tax model is ``"planner"``) planner network, their
-    initial weights drawn from the run's seed without touching torch's global generator."""
+    initial weights drawn from the run's seed without touching torch's global generator. ``agent_channels``:
+    the agents' convolutions (the recipe's in every run; other sizes for speed measurements)."""
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(training.seed)
         agents = AgentNetwork(
             view_side=2 * economy.observation_range + 1,
             width=training.agent_width,
             shared_trunk=training.agent_shared_trunk,
+            channels=agent_channels,
         )
         planner = PlannerNetwork(width=training.planner_width) if economy.tax_model == "planner" else None
     return agents, planner
