@@ -8,6 +8,7 @@ import pytest
 
 from ermas.experiments import fig3_ablation
 from ermas.experiments.fig3 import Fig3Params
+from ermas.manifest import sha256
 
 TINY = Fig3Params(seeds=1, epsilons=(0.0, 0.1), n_iters=12, warmup_iters=4, last_iters=4, n_inner=2)
 ABLATIONS = {"default": {}, "no continuity": {"continuity": False}}
@@ -22,6 +23,7 @@ def test_rows_manifest_and_resume(tmp_path, monkeypatch):
     assert set(first["regret bounded"]) <= {"PASS", "FAIL"}
     written = json.loads(manifest.read_text())
     assert written["command"] == "cmd" and written["base"]["n_iters"] == 12 and "torch" in written["versions"]
+    assert written["files"] == {"t.csv": sha256(table)}  # the table as written, for readers to check
 
     calls = []
     real = fig3_ablation.ablation_row

@@ -2,9 +2,10 @@
 
 Each row of the table is a full Figure 3 run (MARL and ERMAS at every epsilon, ``seeds`` seeds) with one
 setting changed from the notebook's defaults, and the verdicts of the five claims it gives. The table and
-a manifest (command, settings, package versions, CPU kernels) are written to ``data/bimatrix/`` after
-every row, atomically; rerunning the command skips the rows already there (resume), and Ctrl-C loses at
-most the row in progress. About 3 minutes per row on 2 cores.
+a manifest (command, settings, package versions, CPU kernels, the table's SHA-256) are written to
+``data/bimatrix/`` after every row, atomically; rerunning the command skips the rows already there
+(resume), and Ctrl-C loses at most the row in progress. :func:`stored_ablations` checks the hash before
+reading. About 3 minutes per row on 2 cores.
 
     .venv/bin/python -m ermas.experiments.fig3_ablation [--seeds 10] [--first-seed 0]
 """
@@ -24,7 +25,7 @@ from tqdm import tqdm
 
 from ermas.experiments.fig3 import Fig3Params, claims, run_fig3, summary
 from ermas.io import atomic_write_text
-from ermas.manifest import versions
+from ermas.manifest import sha256, stored_table, versions
 
 DATA = Path(__file__).resolve().parents[2] / "data" / "bimatrix"
 TABLE = DATA / "fig3_ablation.csv"
@@ -67,10 +68,10 @@ def ablation_row(name: str, changes: dict[str, Any], base: Fig3Params) -> dict[s
 
 
 def stored_ablations() -> pd.DataFrame:
-    """The stored table, one row per ablation, the claims' verdicts and the numbers behind them."""
-    if not TABLE.exists():
-        raise FileNotFoundError(f"{TABLE} is missing; run python -m ermas.experiments.fig3_ablation")
-    return pd.read_csv(TABLE).drop(columns="changes").set_index("ablation")
+    """The stored table, one row per ablation, the claims' verdicts and the numbers behind them (checked
+    against the SHA-256 in its manifest first)."""
+    table, _ = stored_table(DATA, TABLE.stem)
+    return table.drop(columns="changes").set_index("ablation")
 
 
 def run_ablations(
@@ -95,7 +96,8 @@ def run_ablations(
         buffer = io.StringIO()
         done.to_csv(buffer, index=False)
         atomic_write_text(buffer.getvalue(), table)
-        atomic_write_text(json.dumps(manifest, indent=1) + "\n", manifest_path)
+        hashed = manifest | {"files": {table.name: sha256(table)}}
+        atomic_write_text(json.dumps(hashed, indent=1) + "\n", manifest_path)
     return done
 
 
