@@ -18,7 +18,7 @@ import torch
 
 from ermas.allocator import keep_freed_memory
 from ermas.economy import PAPER_LAYOUT, SMALL_LAYOUT
-from ermas.testing.two_level_speed import free_market, laptop_phase1, ours, package
+from ermas.testing.two_level_speed import comparison, free_market, laptop_phase1, ours, package
 from ermas.two_level.networks import AGENT_CHANNELS
 
 
@@ -42,27 +42,8 @@ def main() -> None:
     first, second = args.channels
     width = laptop_phase1(args.width).agent_width
     print(f"agents' network: convolutions of {first} and {second} channels, dense layers {width} wide")
-    print(
-        f"25x25 map, ai-economist package, {args.package_envs} environments one by one: "
-        f"{theirs.steps_per_second:,.0f} steps/s"
-    )
-    us = 1e6 / theirs.steps_per_second
-    print(
-        f"  its time per step, {us:,.0f} us: {theirs.stepping_share:.0%} its environments' own steps, "
-        f"{theirs.converting_share:.0%} turning their observations into the network's inputs, "
-        f"{theirs.acting_share:.0%} acting, {theirs.update_share:.0%} the PPO update"
-    )
-    print(f"25x25 map, this package, {args.envs} environments in one batch: {mine.steps_per_second:,.0f} steps/s")
-    print(f"  ratio: {mine.steps_per_second / theirs.steps_per_second:.1f}x (goal: 20x)")
-    print(
-        f"  ceiling with these networks: {mine.ceiling(theirs.steps_per_second):.0f}x (the package's time per "
-        "step over our networks' alone, the PPO update and the acting forward pass, which both sides pay per step)"
-    )
-    print(
-        f"  our time per step, {1e6 / mine.steps_per_second:,.0f} us: {mine.simulator_share:.0%} the economy (step "
-        f"and observations), {mine.acting_share:.0%} acting ({mine.forward_share:.0%} the network's forward pass, the "
-        f"rest sampling and batch assembly), {mine.update_share:.0%} the PPO update"
-    )
+    print(f"25x25 map: the package's {args.package_envs} environments one by one, ours {args.envs} in one batch")
+    print("\n".join(comparison(theirs, mine)))
     print(
         f"11x11 map (the laptop preset), this package: {small.steps_per_second:,.0f} steps/s, "
         f"{small.update_share:.0%} in the update"

@@ -58,3 +58,15 @@ def test_our_side_splits_the_time_its_rate_is_measured_over(size, one_thread):
     # of the forward pass and the economy apart)
     assert 2 * CONFIG.episode_length / mine.steps_per_second <= elapsed
     assert 0 < mine.update_share < 1 and 0 < mine.forward_share < 1 and 0 < mine.simulator_share < 1
+
+
+def test_the_comparison_reads_the_goal_ceiling_and_simulators_from_both_sides():
+    theirs = speed.PackageThroughput(100.0, 0.6, 0.1, 0.2, 0.1)  # 10 ms per step, 6 of them its own steps
+    for rate, verdict in [(2000.0, "the 20x goal met"), (1999.0, "the 20x goal not met")]:
+        mine = speed.Throughput(rate, update_share=0.5, simulator_share=0.2, forward_share=0.1)
+        first, package_split, our_split, simulators = speed.comparison(theirs, mine)
+        assert verdict in first and f"ratio {rate / 100:.1f}x" in first
+    # network time 0.6 of 0.5 ms: the package's 10 ms over 0.3 ms
+    assert "ceiling with these networks 33x" in first
+    assert "10,000 us: 60% its own steps" in package_split and "500 us: 20% the economy" in our_split
+    assert "take 60x our economy's" in simulators  # 6 ms over 0.1 ms

@@ -71,6 +71,26 @@ class PackageThroughput:
         return share / self.steps_per_second
 
 
+def comparison(theirs: PackageThroughput, mine: Throughput) -> list[str]:
+    """The lines that report one comparison (the benchmark's and the book's): the rates, the ratio against
+    the 20x goal and the ceiling, each side's time per step and its split, and the simulators alone (ours
+    measured apart with random actions, the package's inside its training loop)."""
+    ratio = mine.steps_per_second / theirs.steps_per_second
+    simulators = theirs.seconds_per_step(theirs.stepping_share) / mine.seconds_per_step(mine.simulator_share)
+    return [
+        f"package {theirs.steps_per_second:,.0f} steps/s, this package {mine.steps_per_second:,.0f}: ratio "
+        f"{ratio:.1f}x, the 20x goal {'met' if ratio >= 20 else 'not met'}; ceiling with these networks "
+        f"{mine.ceiling(theirs.steps_per_second):.0f}x (the package's time per step over our networks' alone)",
+        f"  package's time per step, {theirs.seconds_per_step(1.0) * 1e6:,.0f} us: {theirs.stepping_share:.0%} its "
+        f"own steps, {theirs.converting_share:.0%} its observations into the network's inputs, "
+        f"{theirs.acting_share:.0%} acting, {theirs.update_share:.0%} the PPO update",
+        f"  our time per step, {mine.seconds_per_step(1.0) * 1e6:,.0f} us: {mine.simulator_share:.0%} the economy, "
+        f"{mine.acting_share:.0%} acting ({mine.forward_share:.0%} the network's forward pass), "
+        f"{mine.update_share:.0%} the PPO update",
+        f"  the simulators alone: the package's own steps take {simulators:.0f}x our economy's time per step",
+    ]
+
+
 def laptop_phase1(width: int | None = None, **changes: int) -> TwoLevelTraining:
     """The laptop preset's phase-1 training, its agents' dense layers ``width`` units wide where given."""
     training = replace(preset("laptop").phase1, **changes)

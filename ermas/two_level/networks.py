@@ -4,8 +4,8 @@ Both follow the AI Economist's architecture (Zheng et al., 2020) without its LST
 (see the book): the policies see the current observation only.
 
 - :class:`AgentNetwork`: the egocentric view (``(9, w, w)``, see ``ermas.economy.observations.agent_views``)
-  through two 3x3 convolutions of stride 2 (16 then 32 channels by default), concatenated with the 135 flat features,
-  then two dense layers with LayerNorm; 50 action logits. The value has its own tower of the same shape
+  through two 3x3 convolutions of stride 2 (16 then 32 channels by default), concatenated with the 135 flat
+  features, then two dense layers with LayerNorm; 50 action logits. The value has its own tower of the same shape
   (separate policy and value networks, as in the recipe), or, with ``shared_trunk=True``, a head on the
   policy's tower (the ``laptop`` preset's choice: half the compute). Agent identities in the view
   (house owner and agent position: 0 nobody, 1 the observer, ``j + 2`` agent ``j``) enter one-hot (nobody
