@@ -365,16 +365,22 @@ def test_means_that_hold_unconverged_evaluations_are_marked_in_the_table_and_the
 def test_a_runs_seconds_count_every_launch_of_it(tmp_path, monkeypatch):
     import ermas.two_level.training as training_module
 
-    def stopped(*args, **kwargs):
-        raise KeyboardInterrupt
-
     run, threads = Run("phase1", 0), torch.get_num_threads()
     elapsed = tmp_path / f"{run.name}.elapsed"
+    kept: list[float] = []
+
+    def stopped(*args, progress, **kwargs):
+        kept.append(float(elapsed.read_text()))  # on disk as the launch starts
+        time.sleep(0.2)
+        progress(1)
+        kept.append(float(elapsed.read_text()))  # and after an iteration: a process killed now keeps it
+        raise KeyboardInterrupt
+
     try:
         monkeypatch.setattr(training_module, "train", stopped)
         with pytest.raises(KeyboardInterrupt):
             execute(run, "laptop", "tiny", tmp_path)
-        assert float(elapsed.read_text()) >= 0  # the stopped launch left its time
+        assert 0 <= kept[0] < kept[1] <= float(elapsed.read_text())
         elapsed.write_text("100.0\n")  # as if it had run for 100 s
         monkeypatch.undo()
         result = execute(run, "laptop", "tiny", tmp_path)

@@ -233,10 +233,11 @@ def execute(
 ) -> dict:
     """Carry out ``run`` (resuming its checkpoint) and write its result; returns the result. A finished
     result is returned as it is, unless it was computed from other settings: then an error. The result's
-    ``seconds`` count every launch of the run that ended by an exception (Ctrl-C, a cancelled task, an
-    error), which leaves its time in ``NAME.elapsed``; a killed process's time is lost. ``report``: called
-    with the run's environment steps done so far (earlier launches' included) as it starts and after each
-    iteration (the Saez warm-up: once, at its end)."""
+    ``seconds`` count every launch of the run: the time spent so far is kept in ``NAME.elapsed``, written as
+    the run starts, after each iteration and when it ends by an exception (Ctrl-C, an error), so that a
+    launch killed outright (the pipeline's workers when it stops, ``kill -9``) loses only the time since its
+    last iteration. ``report``: called with the run's environment steps done so far (earlier launches'
+    included) as it starts and after each iteration (the Saez warm-up: once, at its end)."""
     import torch
 
     from ermas.two_level.evaluation import evaluate, uniform_planner, warm_saez_memory
@@ -266,8 +267,15 @@ def execute(
     )
     checkpoint = out / f"{run.name}.pt"
     steps_per_iteration = run_size(run, p)[1]
+    elapsed = out / f"{run.name}.elapsed"  # seconds spent by earlier launches of this run that were stopped
+    earlier = float(elapsed.read_text()) if elapsed.exists() else 0.0
+    start = time.perf_counter()
+
+    def spent() -> None:  # the seconds of every launch so far, kept for the next launch
+        atomic_write_text(f"{earlier + time.perf_counter() - start:.1f}\n", elapsed)
 
     def progress(iteration: int) -> None:  # the training loops report finished iterations
+        spent()
         if report is not None:
             report(iteration * steps_per_iteration)
 
@@ -302,13 +310,11 @@ def execute(
             state = train(economy, training, checkpoint, agents_from, progress=progress, device=device)
         return {"social_welfare": state.history["social_welfare"][-1]}, state.iteration
 
-    elapsed = out / f"{run.name}.elapsed"  # seconds spent by earlier launches of this run that were stopped
-    earlier = float(elapsed.read_text()) if elapsed.exists() else 0.0
-    start = time.perf_counter()
+    spent()  # before this launch writes any checkpoint: a run with a checkpoint has its time kept
     try:
         outcome, iterations = compute()
-    except BaseException:  # Ctrl-C, a cancelled task or an error: the time spent counts towards the run's total
-        atomic_write_text(f"{earlier + time.perf_counter() - start:.1f}\n", elapsed)
+    except BaseException:  # Ctrl-C or an error: the time spent counts towards the run's total
+        spent()
         raise
     result = dataclasses.asdict(run) | {
         "name": run.name,
