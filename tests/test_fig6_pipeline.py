@@ -8,6 +8,7 @@ import signal
 import subprocess
 import sys
 import time
+import warnings
 from dataclasses import replace
 from pathlib import Path
 
@@ -35,6 +36,7 @@ from ermas.experiments.fig6 import (
 )
 from ermas.experiments.fig6_figure import live_claim, live_retrain, replay
 from ermas.experiments.fig6_results import (
+    BASELINES,
     ERMAS_STATEMENTS,
     StoredResults,
     at_budget_check,
@@ -237,8 +239,9 @@ def test_stored_results_load_only_when_their_hashes_check(tmp_path):
     assert next(c for c in claims if "summed rewards" in c.statement).passed
 
     # part 2's claims read ERMAS's evaluations
-    robust = part2_claims(stored)
-    assert len(robust) == 4 and all("eta=" in c.measured for c in robust)
+    robust = part2_claims(stored)  # tiny runs score a welfare of exactly 0: no relative gain over it
+    assert len(robust) == 4 and all("eta=" in c.measured for c in robust[:2] + robust[3:])
+    assert "undefined" in robust[2].measured and not robust[2].passed
 
     # the notebook's live checks: the stored policies replay, and a live rerun of an evaluation from its
     # stored start gives the stored curve bit for bit (same machine, same seed)
@@ -503,3 +506,28 @@ def test_the_regeneration_hint_runs_as_written_or_falls_back_to_the_command():
             ", then python -m ermas.experiments.fig6 store --preset laptop --scale full "
             "--out results/fig6/laptop --data d"
         )
+
+
+def test_the_relative_gain_is_taken_only_over_a_positive_baseline_welfare():
+    """Welfare relative to a baseline whose mean welfare is 0 or negative means nothing: such etas are left
+    out of the largest relative gain, and with none left the claim fails saying so (no 0/0 warning)."""
+
+    def stored(welfare: dict[tuple[str, float], float]) -> StoredResults:
+        rows = [
+            {"name": f"s{seed}_{method}_{eta}", "kind": "evaluate", "seed": seed, "method": method, "eta": eta}
+            | {"welfare": value + seed, "converged": True, "scored": 4.0}
+            for (method, eta), value in welfare.items()
+            for seed in range(3)
+        ]
+        return StoredResults(Path(), pd.DataFrame(rows), pd.DataFrame({"name": []}), {}, {})
+
+    methods = ("ERMAS", "MARL continued", *BASELINES)
+    welfare = {(m, 0.11): -1.0 for m in methods} | {(m, 0.23): 10.0 for m in methods}
+    welfare |= {("ERMAS", 0.11): 5.0, ("ERMAS", 0.23): 12.0, ("Saez", 0.23): 8.0}
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        largest = part2_claims(stored(welfare))[2]
+        # at 0.11 ERMAS gains 6 over a mean welfare of 0: a gain of 600% if taken; at 0.23 2 over 11
+        assert largest.passed and largest.measured.startswith("largest at eta=0.23: +18.2% over")
+        none = part2_claims(stored({k: v - 11.0 if k[1] == 0.23 else v for k, v in welfare.items()}))[2]
+    assert not none.passed and none.measured.startswith("undefined")
