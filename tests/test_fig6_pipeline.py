@@ -293,7 +293,9 @@ def test_ctrl_c_or_kill_stops_the_pipeline_and_a_rerun_finishes_every_run_once(t
     assert driver.returncode != 0 and "Figure 6 pipeline interrupted" in stderr
     assert re.search(r"Figure 6 \(laptop\):.*step.*runs finished", stderr)  # the bar counts steps and runs
     assert "finished run(s) kept" in stderr
-    assert all((out / f"{name}.elapsed").exists() for name in in_progress())  # the time they spent is kept
+    # the time they spent is kept (written as each run starts; or the run finished meanwhile, as a worker
+    # may outlive its driver by a moment)
+    assert all((out / f"{name}.elapsed").exists() or (out / f"{name}.json").exists() for name in in_progress())
     finished = {p.name: p.stat().st_mtime_ns for p in out.glob("seed*.json")}
     table = run_pipeline("laptop", [0], out, scale="tiny", command="test")
     assert len(table) == EVALUATIONS
