@@ -2,15 +2,15 @@
 
 Figure 3 needs the regret that ERMAS's multipliers react to to be close to the true trust-region regret
 of the agents' policies. This script trains Figure 3's runs for a short while (exact search), then, on
-those fixed policies, compares the regret estimate of the paper's sampled search, for several numbers of
-episodes per fresh batch, with the same trust-region path computed exactly (the limit of infinitely
-large batches). It prints, per batch size: the mean sampled estimate over repeats, its ratio to the
-exact path's regret, and the time of one search of all of Figure 3's runs, as a ratio to the exact
-search measured in the same run. The issue's bar: within 10% of the exact path, inside Figure 3's
-budget of 3 minutes (about 120 ms per iteration at 1500 iterations). With ``--out FOLDER`` it also writes
-the table as ``regret_search.csv`` and a manifest (command, settings, versions, the SHA-256 of the table)
-as ``regret_search.json`` there, atomically; the book's derivation shows the stored copy in
-``data/bimatrix/``.
+those fixed policies, compares the regret estimate of a sampled search over the same trust-region steps
+(Figure 3's ten), for several numbers of episodes per fresh batch (the paper's 32 and more), with the
+same trust-region path computed exactly (the limit of infinitely large batches). It prints, per batch
+size: the mean sampled estimate over repeats, its ratio to the exact path's regret, and the time of one
+search of all of Figure 3's runs, as a ratio to the exact search measured in the same run. The issue's
+bar: within 10% of the exact path, inside Figure 3's budget of 3 minutes (about 120 ms per iteration at
+1500 iterations). With ``--out FOLDER`` it also writes the table as ``regret_search.csv`` and a manifest
+(command, settings, versions, the SHA-256 of the table) as ``regret_search.json`` there, atomically; the
+book's derivation shows the stored copy in ``data/bimatrix/``.
 
     .venv/bin/python benchmarks/regret_search.py [--train-iters 1500] [--repeats 5] [--out data/bimatrix]
 """

@@ -13,9 +13,9 @@ check that the methods' ranking there holds with more training.
 Every run is a Ray task (one torch thread each, as many at once as the cluster has cores) that
 checkpoints after every iteration and writes its result atomically; rerunning the pipeline skips finished
 runs and resumes interrupted ones. Ctrl-C, or ``kill`` (SIGTERM), stops it keeping every finished run and
-the time spent by the runs in progress. The progress bar counts environment steps over every run, each run's
-as its worker reports them after each iteration. The results table and a manifest (SHA-256 of every
-file, the command, versions, steps and wall time of each run) are written as runs finish::
+the time spent by the runs in progress up to their last iteration. The progress bar counts environment steps
+over every run, each run's as its worker reports them after each iteration. The results table and a manifest
+(SHA-256 of every file, the command, versions, steps and wall time of each run) are written as runs finish::
 
     python -m ermas.experiments.fig6 train --preset laptop --seeds 3          # local: ray.init()
     python -m ermas.experiments.fig6 train --preset laptop --part 1           # part 1 only
@@ -256,6 +256,7 @@ def execute(
                 f"{result_path} was computed with other settings (differing: {differing}); "
                 "move it away or write to another --out"
             )
+        (out / f"{run.name}.elapsed").unlink(missing_ok=True)  # left by a kill between the result and its removal
         return result
     p = sized(preset_name, run.seed, scale)
     inputs = run_inputs(run, p, out)
@@ -267,7 +268,7 @@ def execute(
     )
     checkpoint = out / f"{run.name}.pt"
     steps_per_iteration = run_size(run, p)[1]
-    elapsed = out / f"{run.name}.elapsed"  # seconds spent by earlier launches of this run that were stopped
+    elapsed = out / f"{run.name}.elapsed"  # the run's seconds over every launch so far, kept as it goes
     earlier = float(elapsed.read_text()) if elapsed.exists() else 0.0
     start = time.perf_counter()
 

@@ -509,6 +509,9 @@ def part2_claims(stored: StoredResults, training_eta: float = TRAINING_ETA) -> l
     if defined:
         eta, best, gap, se, relative = max(defined, key=lambda g: g[4])
         measured = f"largest at eta={eta:g}: {relative:+.1%} over {best} (gap {gap:+.2f}, SE {se:.2f})"
+        if len(defined) < len(gaps):
+            left_out = ", ".join(f"{g[0]:g}" for g in gaps if math.isnan(g[4]))
+            measured += f"; left out (the best baseline's mean welfare not positive): eta={left_out}"
         claims.append(Claim("6", ERMAS_STATEMENTS[2], criterion, measured, relative > 0, abs(gap) < se))
     else:
         measured = "undefined: the best baseline's mean welfare is not positive at any test eta"
