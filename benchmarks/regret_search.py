@@ -19,8 +19,6 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import io
-import json
 import sys
 import time
 from pathlib import Path
@@ -31,8 +29,7 @@ import torch
 from ermas.bimatrix.agent_adv_search import agent_adv_search, deviation_regret
 from ermas.bimatrix.tabular import rollout, sample_noise
 from ermas.experiments.fig3 import Fig3Params
-from ermas.io import atomic_write_text
-from ermas.manifest import sha256, versions
+from ermas.manifest import store_table, versions
 
 
 def search_seconds_and_regret(params: Fig3Params, theta, generators, repeats: int) -> tuple[float, torch.Tensor]:
@@ -92,20 +89,15 @@ def main() -> None:
     if args.out is not None:
         table = pd.DataFrame(rows)
         table["time / exact"] = table["ms"] / table["ms"].iloc[0]
-        buffer = io.StringIO()
-        table.round({"estimate": 6, "/ exact": 2, "|error| per run": 6, "ms": 0, "time / exact": 1}).to_csv(
-            buffer, index=False
-        )
-        atomic_write_text(buffer.getvalue(), args.out / "regret_search.csv")
+        rounded = table.round({"estimate": 6, "/ exact": 2, "|error| per run": 6, "ms": 0, "time / exact": 1})
         manifest = {
             "command": " ".join(["python", "benchmarks/regret_search.py", *sys.argv[1:]]),
             "settings": {"train_iters": args.train_iters, "repeats": args.repeats, "episodes": args.episodes},
             "base": dataclasses.asdict(base),  # Figure 3's settings: the runs, and the search of the exact row
             "policies": "Figure 3's runs (base) after train_iters iterations of the exact search",
             "versions": ran_on,
-            "files": {"regret_search.csv": sha256(args.out / "regret_search.csv")},
         }
-        atomic_write_text(json.dumps(manifest, indent=1) + "\n", args.out / "regret_search.json")
+        store_table(args.out, "regret_search", rounded, manifest)
 
 
 if __name__ == "__main__":

@@ -8,6 +8,7 @@ someone else is either the one its manifest describes or an error.
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import platform
 import subprocess
@@ -16,6 +17,8 @@ from pathlib import Path
 
 import pandas as pd
 import torch
+
+from ermas.io import atomic_write_text
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -76,6 +79,16 @@ def check_files(folder: Path, hashes: dict[str, str], command: str) -> None:
             problems.append(f"{path} has changed (its SHA-256 is not the manifest's)")
     if problems:
         raise ValueError("; ".join(problems) + f". Regenerate the results with: {command}")
+
+
+def store_table(folder: Path, name: str, table: pd.DataFrame, manifest: dict) -> None:
+    """Write ``table`` as ``folder/name.csv`` and ``manifest`` with the table's SHA-256 (under ``files``) as
+    ``folder/name.json``, each atomically; :func:`stored_table` reads them back."""
+    buffer = io.StringIO()
+    table.to_csv(buffer, index=False)
+    atomic_write_text(buffer.getvalue(), folder / f"{name}.csv")
+    hashed = manifest | {"files": {f"{name}.csv": sha256(folder / f"{name}.csv")}}
+    atomic_write_text(json.dumps(hashed, indent=1) + "\n", folder / f"{name}.json")
 
 
 def stored_table(folder: Path, name: str) -> tuple[pd.DataFrame, dict]:

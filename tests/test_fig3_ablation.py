@@ -16,7 +16,7 @@ ABLATIONS = {"default": {}, "no continuity": {"continuity": False}}
 
 def test_rows_manifest_and_resume(tmp_path, monkeypatch):
     table, manifest = tmp_path / "t.csv", tmp_path / "t.json"
-    fig3_ablation.run_ablations(TINY, {"default": {}}, table, manifest, "cmd")
+    fig3_ablation.run_ablations(TINY, {"default": {}}, table, "cmd")
     first = pd.read_csv(table)
     assert list(first.ablation) == ["default"]
     assert {"MARL at Nash", "planner falls", "regret bounded"} <= set(first.columns)
@@ -28,7 +28,7 @@ def test_rows_manifest_and_resume(tmp_path, monkeypatch):
     calls = []
     real = fig3_ablation.ablation_row
     monkeypatch.setattr(fig3_ablation, "ablation_row", lambda name, *a: calls.append(name) or real(name, *a))
-    both = fig3_ablation.run_ablations(TINY, ABLATIONS, table, manifest, "cmd")
+    both = fig3_ablation.run_ablations(TINY, ABLATIONS, table, "cmd")
     assert calls == ["no continuity"]  # the finished row is not run again
     assert list(both.ablation) == ["default", "no continuity"]
     pd.testing.assert_frame_equal(both.iloc[:1], first)
@@ -41,7 +41,7 @@ def test_a_table_of_other_settings_is_not_extended(tmp_path):
     manifest.write_text(json.dumps({"base": base}))
     other = dataclasses.replace(TINY, seeds=2)
     with pytest.raises(SystemExit, match="other settings"):
-        fig3_ablation.run_ablations(other, ABLATIONS, table, manifest, "cmd")
+        fig3_ablation.run_ablations(other, ABLATIONS, table, "cmd")
 
 
 def test_the_stored_table_has_every_ablation():

@@ -2,19 +2,17 @@
 
 import json
 
+import pandas as pd
 import pytest
 
-from ermas.manifest import ROOT, sha256, stored_table
-
-
-def write_table(folder, text="episodes,estimate\nexact,0.03\n32,0.02\n"):
-    (folder / "t.csv").write_text(text)
-    manifest = {"command": "python make_t.py", "files": {"t.csv": sha256(folder / "t.csv")}}
-    (folder / "t.json").write_text(json.dumps(manifest))
+from ermas.manifest import ROOT, sha256, store_table, stored_table
 
 
 def test_a_stored_table_reads_back_and_a_changed_or_missing_one_is_refused(tmp_path):
-    write_table(tmp_path)
+    written = pd.DataFrame({"episodes": ["exact", "32"], "estimate": [0.03, 0.02]})
+    store_table(tmp_path, "t", written, {"command": "python make_t.py"})
+    assert (tmp_path / "t.csv").read_text() == "episodes,estimate\nexact,0.03\n32,0.02\n"
+    assert json.loads((tmp_path / "t.json").read_text())["files"] == {"t.csv": sha256(tmp_path / "t.csv")}
     table, manifest = stored_table(tmp_path, "t")
     assert manifest["command"] == "python make_t.py"
     assert table.episodes.tolist() == ["exact", "32"] and table.estimate.tolist() == [0.03, 0.02]

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import io
 import json
 import sys
 from pathlib import Path
@@ -24,12 +23,10 @@ import pandas as pd
 from tqdm import tqdm
 
 from ermas.experiments.fig3 import Fig3Params, claims, run_fig3, summary
-from ermas.io import atomic_write_text
-from ermas.manifest import sha256, stored_table, versions
+from ermas.manifest import store_table, stored_table, versions
 
 DATA = Path(__file__).resolve().parents[2] / "data" / "bimatrix"
 TABLE = DATA / "fig3_ablation.csv"
-MANIFEST = DATA / "fig3_ablation.json"
 
 ABLATIONS: dict[str, dict[str, Any]] = {
     "default": {},
@@ -74,11 +71,11 @@ def stored_ablations() -> pd.DataFrame:
     return table.drop(columns="changes").set_index("ablation")
 
 
-def run_ablations(
-    base: Fig3Params, ablations: dict[str, dict[str, Any]], table: Path, manifest_path: Path, command: str
-) -> pd.DataFrame:
-    """Run every ablation not yet in ``table``, writing the table and its manifest after each (atomically)."""
+def run_ablations(base: Fig3Params, ablations: dict[str, dict[str, Any]], table: Path, command: str) -> pd.DataFrame:
+    """Run every ablation not yet in ``table`` (``NAME.csv``), writing the table and its manifest (``NAME.json``
+    beside it) after each, atomically."""
     done = pd.read_csv(table) if table.exists() else pd.DataFrame()
+    manifest_path = table.with_suffix(".json")
     manifest = {
         "command": command,
         "base": {k: list(v) if isinstance(v, tuple) else v for k, v in dataclasses.asdict(base).items()},
@@ -93,11 +90,7 @@ def run_ablations(
         row = ablation_row(name, ablations[name], base)
         done = pd.concat([done, pd.DataFrame([row])], ignore_index=True)
         done = done.sort_values("ablation", key=lambda s: s.map(order)).reset_index(drop=True)
-        buffer = io.StringIO()
-        done.to_csv(buffer, index=False)
-        atomic_write_text(buffer.getvalue(), table)
-        hashed = manifest | {"files": {table.name: sha256(table)}}
-        atomic_write_text(json.dumps(hashed, indent=1) + "\n", manifest_path)
+        store_table(table.parent, table.stem, done, manifest)
     return done
 
 
@@ -108,7 +101,7 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     base = Fig3Params(seeds=args.seeds, first_seed=args.first_seed)  # checks both before anything runs
     command = "python -m ermas.experiments.fig3_ablation " + " ".join(sys.argv[1:] if argv is None else argv)
-    run_ablations(base, ABLATIONS, TABLE, MANIFEST, command.strip())
+    run_ablations(base, ABLATIONS, TABLE, command.strip())
 
 
 if __name__ == "__main__":
