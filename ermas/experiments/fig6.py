@@ -248,6 +248,7 @@ def execute(
     keep_freed_memory()  # a worker process of its own: keep freed memory for the next step's tensors
     settings = run_settings(run, preset_name, scale, out)
     result_path = out / f"{run.name}.json"
+    elapsed = out / f"{run.name}.elapsed"  # the run's seconds over every launch so far, kept as it goes
     if result_path.exists():
         result = json.loads(result_path.read_text())
         if result.get("settings") != settings:
@@ -256,7 +257,7 @@ def execute(
                 f"{result_path} was computed with other settings (differing: {differing}); "
                 "move it away or write to another --out"
             )
-        (out / f"{run.name}.elapsed").unlink(missing_ok=True)  # left by a kill between the result and its removal
+        elapsed.unlink(missing_ok=True)  # left by a kill between writing the result and removing it
         return result
     p = sized(preset_name, run.seed, scale)
     inputs = run_inputs(run, p, out)
@@ -268,7 +269,6 @@ def execute(
     )
     checkpoint = out / f"{run.name}.pt"
     steps_per_iteration = run_size(run, p)[1]
-    elapsed = out / f"{run.name}.elapsed"  # the run's seconds over every launch so far, kept as it goes
     earlier = float(elapsed.read_text()) if elapsed.exists() else 0.0
     start = time.perf_counter()
 
