@@ -70,3 +70,30 @@ def test_the_comparison_reads_the_goal_ceiling_and_simulators_from_both_sides():
     assert "ceiling with these networks 33x" in first
     assert "10,000 us: 60% its own steps" in package_split and "500 us: 20% the economy" in our_split
     assert "take 60x our economy's" in simulators  # 6 ms over 0.1 ms
+
+
+@pytest.mark.filterwarnings("ignore:Mean of empty slice:RuntimeWarning")
+@pytest.mark.filterwarnings("ignore:invalid value encountered in scalar divide:RuntimeWarning")
+def test_the_package_sides_warm_up_episode_is_not_timed(monkeypatch, one_thread):
+    pytest.importorskip("ai_economist")
+    pause = 0.05  # seconds added to each step of the first (warm-up) episode only
+    make = speed.make_reference_env
+
+    def slow_at_first(config):
+        world = make(config)
+        step, calls = world.step, []
+
+        def step_slowly_at_first(actions):
+            calls.append(1)
+            if len(calls) <= CONFIG.episode_length:
+                time.sleep(pause)
+            return step(actions)
+
+        world.step = step_slowly_at_first
+        return world
+
+    monkeypatch.setattr(speed, "make_reference_env", slow_at_first)
+    theirs = speed.package(CONFIG, envs=1, iterations=1, warmup=1)
+    assert theirs.seconds_per_step(1.0) < pause  # the timed episode ran at full speed
+    cold = speed.package(CONFIG, envs=1, iterations=1, warmup=0)
+    assert cold.seconds_per_step(1.0) >= pause  # without a warm-up, the slow episode is the timed one
