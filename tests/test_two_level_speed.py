@@ -72,28 +72,55 @@ def test_the_comparison_reads_the_goal_ceiling_and_simulators_from_both_sides():
     assert "take 60x our economy's" in simulators  # 6 ms over 0.1 ms
 
 
+
+def slow_first_calls(function, calls: int, pause: float):
+    """``function``, sleeping ``pause`` seconds in each of its first ``calls`` calls."""
+    made = []
+
+    def slowed(*args, **kwargs):
+        made.append(1)
+        if len(made) <= calls:
+            time.sleep(pause)
+        return function(*args, **kwargs)
+
+    return slowed
+
+
+PAUSE = 0.2  # seconds added to each call during the warm-up episode; a whole step takes ~5 ms here
+
+
 @pytest.mark.filterwarnings("ignore:Mean of empty slice:RuntimeWarning")
 @pytest.mark.filterwarnings("ignore:invalid value encountered in scalar divide:RuntimeWarning")
 def test_the_package_sides_warm_up_episode_is_not_timed(monkeypatch, one_thread):
     pytest.importorskip("ai_economist")
-    pause = 0.05  # seconds added to each step of the first (warm-up) episode only
     make = speed.make_reference_env
 
-    def slow_at_first(config):
+    def slow_at_first(config):  # the warm-up episode's environment steps, then its update, are slow
         world = make(config)
-        step, calls = world.step, []
-
-        def step_slowly_at_first(actions):
-            calls.append(1)
-            if len(calls) <= CONFIG.episode_length:
-                time.sleep(pause)
-            return step(actions)
-
-        world.step = step_slowly_at_first
+        world.step = slow_first_calls(world.step, CONFIG.episode_length, PAUSE)
         return world
 
     monkeypatch.setattr(speed, "make_reference_env", slow_at_first)
+    monkeypatch.setattr(speed, "ppo_update", slow_first_calls(speed.ppo_update, 1, PAUSE))
     theirs = speed.package(CONFIG, envs=1, iterations=1, warmup=1)
-    assert theirs.seconds_per_step(1.0) < pause  # the timed episode ran at full speed
+    # the warm-up's pauses, counted anywhere or spread over more steps, would reach PAUSE / 2 per step
+    assert theirs.seconds_per_step(1.0) < PAUSE / 2
+    assert theirs.seconds_per_step(theirs.update_share) * CONFIG.episode_length < PAUSE  # its update neither
+    monkeypatch.setattr(speed, "ppo_update", slow_first_calls(speed.ppo_update, 1, PAUSE))
     cold = speed.package(CONFIG, envs=1, iterations=1, warmup=0)
-    assert cold.seconds_per_step(1.0) >= pause  # without a warm-up, the slow episode is the timed one
+    assert cold.seconds_per_step(1.0) >= PAUSE  # without a warm-up, the slow episode is the one timed
+
+
+def test_our_sides_warm_up_episode_is_not_timed(monkeypatch, one_thread):
+    monkeypatch.setattr(speed, "play_episode", slow_first_calls(speed.play_episode, 1, PAUSE))
+    monkeypatch.setattr(speed, "ppo_update", slow_first_calls(speed.ppo_update, 1, PAUSE))
+    mine = speed.ours(CONFIG, envs=2, iterations=1, warmup=1)
+    timed = 2 * CONFIG.episode_length / mine.steps_per_second  # the seconds the rate was measured over
+    assert timed < PAUSE / 2
+
+
+@pytest.mark.parametrize("side", ["ours", "package"])
+@pytest.mark.parametrize(("iterations", "warmup"), [(0, 1), (1, -1)])
+def test_episode_counts_are_checked(side, iterations, warmup):
+    with pytest.raises(ValueError, match="iterations" if iterations < 1 else "warmup"):
+        getattr(speed, side)(CONFIG, envs=1, iterations=iterations, warmup=warmup)

@@ -5,12 +5,12 @@ two-level chapter).
 A unit of work is one environment step with learning included: the agents' network acting for the four
 agents, the step, the observations, and the step's share of the PPO update that follows each episode.
 Ours plays its environments as one batch; the package steps its environments one at a time (as the AI
-Economist's workers do), its observations converted to the same network inputs. Each side first plays one
-episode and takes its update untimed (``warmup``): the first backward pass and the first batches allocate
-their memory, which would otherwise weigh on a short measurement (on the package's side, with one timed
-episode, it made the update half as dear again). The laptop preset's
-networks and PPO settings, on its free-market economy (phase 1) on the given map; the agents' network can be
-resized on both sides (``channels``, ``width``) to measure what a cheaper network would change.
+Economist's workers do), its observations converted to the same network inputs. Each side first plays
+``warmup`` episodes with their updates untimed: the first backward pass and the first batches allocate their
+memory, which would otherwise weigh on a short measurement (the rate and its shares count only the episodes
+after; the economy alone is measured apart, from a fresh environment). The laptop preset's networks and PPO
+settings, on its free-market economy (phase 1) on the given map; the agents' network can be resized on both
+sides (``channels``, ``width``) to measure what a cheaper network would change.
 """
 
 from __future__ import annotations
@@ -117,6 +117,13 @@ def simulator_only(config: EconomyConfig, envs: int, steps: int) -> float:
     return (time.perf_counter() - start) / (steps * envs)
 
 
+def _check_episodes(iterations: int, warmup: int) -> None:
+    if not isinstance(iterations, int) or iterations < 1:
+        raise ValueError(f"iterations must be a positive integer; got {iterations!r}")
+    if not isinstance(warmup, int) or warmup < 0:
+        raise ValueError(f"warmup must be an integer >= 0; got {warmup!r}")
+
+
 def forward_only(network: torch.nn.Module, batch: Batch, rows: int) -> float:
     """Seconds of the network's forward pass over ``batch``'s inputs, ``rows`` at a time (no gradients)."""
     start = time.perf_counter()
@@ -138,6 +145,7 @@ def ours(
     """This package's throughput on ``envs`` environments in one batch over ``iterations`` episodes after
     ``warmup`` untimed ones, the agents' network with convolutions of ``channels`` and dense layers ``width``
     wide (the preset's)."""
+    _check_episodes(iterations, warmup)
     training = laptop_phase1(width, iterations=iterations, n_envs=envs)
     env = Economy(envs, config, seed=0)
     network, _ = build_networks(config, training, channels)
@@ -170,6 +178,7 @@ def package(
 ) -> PackageThroughput:
     """The package's throughput with learning over ``iterations`` episodes after ``warmup`` untimed ones, its
     ``envs`` environments stepped one by one, the agents' network sized as in :func:`ours`."""
+    _check_episodes(iterations, warmup)
     training = laptop_phase1(width)
     ppo = training.agent_ppo
     np.random.seed(0)  # noqa: NPY002 -- the package draws from the legacy global generator
