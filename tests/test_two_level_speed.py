@@ -1,5 +1,6 @@
 """The end-to-end speed measurement's bookkeeping (no speed is asserted: timings live in benchmarks/)."""
 
+import math
 import time
 from dataclasses import replace
 
@@ -20,6 +21,22 @@ def one_thread():
     torch.set_num_threads(previous)
 
 
+def slow_first_calls(function, calls: int, pause: float):
+    """``function``, sleeping ``pause`` seconds in each of its first ``calls`` calls."""
+    made = []
+
+    def slowed(*args, **kwargs):
+        made.append(1)
+        if len(made) <= calls:
+            time.sleep(pause)
+        return function(*args, **kwargs)
+
+    return slowed
+
+
+PAUSE = 0.2  # seconds added to each call during the warm-up episode; a whole step takes ~5 ms here
+
+
 # the package averages an empty history in an episode this short (numpy warns; nothing here reads it)
 @pytest.mark.filterwarnings("ignore:Mean of empty slice:RuntimeWarning")
 @pytest.mark.filterwarnings("ignore:invalid value encountered in scalar divide:RuntimeWarning")
@@ -31,13 +48,7 @@ def test_the_package_side_counts_its_own_steps_as_stepping_and_nowhere_else(size
 
     def slowed(config):
         world = make(config)
-        step = world.step
-
-        def slow_step(actions):
-            time.sleep(pause)
-            return step(actions)
-
-        world.step = slow_step
+        world.step = slow_first_calls(world.step, math.inf, pause)
         return world
 
     monkeypatch.setattr(speed, "make_reference_env", slowed)
@@ -70,23 +81,6 @@ def test_the_comparison_reads_the_goal_ceiling_and_simulators_from_both_sides():
     assert "ceiling with these networks 33x" in first
     assert "10,000 us: 60% its own steps" in package_split and "500 us: 20% the economy" in our_split
     assert "take 60x our economy's" in simulators  # 6 ms over 0.1 ms
-
-
-
-def slow_first_calls(function, calls: int, pause: float):
-    """``function``, sleeping ``pause`` seconds in each of its first ``calls`` calls."""
-    made = []
-
-    def slowed(*args, **kwargs):
-        made.append(1)
-        if len(made) <= calls:
-            time.sleep(pause)
-        return function(*args, **kwargs)
-
-    return slowed
-
-
-PAUSE = 0.2  # seconds added to each call during the warm-up episode; a whole step takes ~5 ms here
 
 
 @pytest.mark.filterwarnings("ignore:Mean of empty slice:RuntimeWarning")

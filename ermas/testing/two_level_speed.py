@@ -21,6 +21,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 import torch
 
+from ermas.checks import check_int
 from ermas.economy import N_AGENTS, Economy, EconomyConfig, observe
 from ermas.rl.ppo import Batch, ppo_update
 from ermas.testing.economy_reference import make_reference_env, package_agent_flat
@@ -45,6 +46,12 @@ class Throughput:
     def acting_share(self) -> float:
         return 1.0 - self.update_share - self.simulator_share
 
+    @property
+    def network_share(self) -> float:
+        """The agents' network's share: the update and the acting forward pass (the rest is the economy,
+        and acting's bookkeeping around the forward pass)."""
+        return self.update_share + self.forward_share
+
     def seconds_per_step(self, share: float) -> float:
         """The seconds per environment step of a ``share`` of the time (e.g. ``update_share``)."""
         return share / self.steps_per_second
@@ -53,7 +60,7 @@ class Throughput:
         """The largest ratio over a baseline: the baseline's seconds per step over this run's network time
         alone (the update, and the acting forward pass), which bounds this run's time per step from below;
         reached only if the economy, sampling and bookkeeping cost nothing."""
-        return self.steps_per_second / ((self.update_share + self.forward_share) * baseline_steps_per_second)
+        return self.steps_per_second / (self.network_share * baseline_steps_per_second)
 
 
 @dataclass(frozen=True)
@@ -118,10 +125,8 @@ def simulator_only(config: EconomyConfig, envs: int, steps: int) -> float:
 
 
 def _check_episodes(iterations: int, warmup: int) -> None:
-    if not isinstance(iterations, int) or iterations < 1:
-        raise ValueError(f"iterations must be a positive integer; got {iterations!r}")
-    if not isinstance(warmup, int) or warmup < 0:
-        raise ValueError(f"warmup must be an integer >= 0; got {warmup!r}")
+    check_int("iterations", iterations, 1, 10**6)
+    check_int("warmup", warmup, 0, 10**6)
 
 
 def forward_only(network: torch.nn.Module, batch: Batch, rows: int) -> float:
