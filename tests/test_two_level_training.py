@@ -9,9 +9,9 @@ import torch
 
 import ermas.two_level.training as training_module
 from ermas.economy import SMALL_LAYOUT, Economy, EconomyConfig
-from ermas.rl.ppo import PPOConfig
+from ermas.rl.ppo import PPOConfig, gae
 from ermas.two_level.networks import AgentNetwork, PlannerNetwork
-from ermas.two_level.training import TwoLevelTraining, play_episode, train
+from ermas.two_level.training import Trajectory, TwoLevelTraining, play_episode, train
 
 SAEZ = EconomyConfig(layout=SMALL_LAYOUT, episode_length=12, tax_model="saez", tax_period=4, usd_scaling=5000.0)
 FREE = EconomyConfig(layout=SMALL_LAYOUT, episode_length=12, tax_model="none")
@@ -42,6 +42,49 @@ def test_an_episode_returns_the_changes_in_utility_and_welfare():
     # the planner's rewards add up to the change in social welfare over the episode
     gained = (env.summary().social_welfare - welfare_at_start).mean().item()
     assert stats["planner_return"] == pytest.approx(gained, rel=1e-5, abs=1e-6)
+
+
+def test_an_episode_record_holds_every_step_as_seen_whether_copied_or_written_in_place():
+    draws = torch.Generator().manual_seed(0)
+    network = AgentNetwork(view_side=3, width=8)
+    steps, ppo = Trajectory(3), PPOConfig()
+    seen, masks, rewards = [], [], []
+    assert steps.next_row("spatial") is None  # before the first step there is no record to write into
+    for t in range(3):
+        spatial = torch.randint(0, 2, (5, 3, 3, 17), dtype=torch.uint8, generator=draws)
+        if t == 1:  # written in place by its producer, as play_episode does after the first step
+            spatial = steps.next_row("spatial").copy_(spatial)
+        inputs = {"spatial": spatial, "flat": torch.rand(5, 135, generator=draws)}
+        mask = torch.rand(5, 1, 50, generator=draws) < 0.5
+        mask[:, :, 0] = True
+        steps.act(network, inputs, mask, draws)
+        reward = torch.rand(5, generator=draws)
+        steps.reward(reward)
+        seen.append({name: value.clone() for name, value in inputs.items()})
+        masks.append(mask), rewards.append(reward)
+    with pytest.raises(ValueError, match="a step more was played"):
+        steps.act(network, inputs, mask, draws)
+    batch = steps.batch(ppo)
+    for name in ("spatial", "flat"):
+        assert torch.equal(batch.observations[name], torch.cat([inputs[name] for inputs in seen]))
+    assert torch.equal(batch.mask, torch.cat(masks)) and batch.mask.gather(-1, batch.actions[..., None]).all()
+    logits, values = network.evaluate(batch.observations, batch.mask)  # the policy has not changed
+    assert torch.allclose(batch.values, values.detach(), atol=1e-6)
+    advantages = gae(
+        torch.stack(rewards).float(),
+        batch.values.view(3, 5),
+        torch.tensor([False, False, True]).view(3, 1).expand(3, 5),
+        torch.zeros(5, dtype=torch.float32),
+        ppo.gamma,
+        ppo.gae_lambda,
+    )
+    assert torch.equal(batch.advantages, advantages.flatten()) and steps.mean_return() == pytest.approx(
+        torch.stack(rewards).sum(0).mean().item()
+    )
+    unfinished = Trajectory(3)
+    unfinished.act(network, inputs, mask, draws)
+    with pytest.raises(ValueError, match="the episode has 3 steps; 1 were played"):
+        unfinished.batch(ppo)
 
 
 def test_the_planner_entropy_weight_falls_linearly_then_stays():

@@ -12,7 +12,7 @@ source, inside-the-world (0 beyond the edge), house owner and agent position. Th
 from __future__ import annotations
 
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cached_property, lru_cache
 
 import torch
 
@@ -30,17 +30,23 @@ class Observation:
     """Everything a batch of policies needs for one step.
 
     Attributes:
-        agent_spatial: ``(B, A, 9, w, w)`` uint8 views (see :func:`agent_views`).
+        agent_codes: ``(B, A, w, w)`` int32 tile codes of the agents' views (see :func:`agent_view_codes`);
+            ``agent_spatial``, the ``(B, A, 9, w, w)`` uint8 views they decode to (see :func:`agent_views`), is
+            decoded on first use.
         agent_flat: ``(B, A, 135)`` float32 (see :func:`agent_flat_features`).
         planner_flat: ``(B, 107)`` float32 (see :func:`planner_flat_features`).
         agent_mask: ``(B, A, 50)`` bool; planner_mask: ``(B, 7, 22)`` bool, ``None`` unless the planner sets rates.
     """
 
-    agent_spatial: torch.Tensor
+    agent_codes: torch.Tensor
     agent_flat: torch.Tensor
     planner_flat: torch.Tensor
     agent_mask: torch.Tensor
     planner_mask: torch.Tensor | None
+
+    @cached_property
+    def agent_spatial(self) -> torch.Tensor:
+        return decode_views(self.agent_codes)
 
 
 # A tile's content packed in 12 bits: stone, wood, house owner + 1 (3 bits), agent + 1 (3 bits), water,
@@ -73,8 +79,10 @@ def _window_tables(layout_name: str, observation_range: int, device: torch.devic
 
 
 @lru_cache(maxsize=2)
-def _decode_table(device: torch.device) -> torch.Tensor:
-    """``(A * 4096, 9)`` uint8: the 9 channels of a tile code as seen by each observing agent, on ``device``."""
+def view_decode_table(device: torch.device) -> torch.Tensor:
+    """``(A * 4096, 9)`` uint8: row ``c`` holds the 9 channels of tile code ``c`` (see
+    :func:`agent_view_codes`), on ``device``. A policy's own encoding of a view can be tabled over these rows
+    once and looked up per step (``ermas.two_level.networks.agent_inputs_from_codes``)."""
     code = torch.arange(_N_CODES, device="cpu")
     owner, agent = (code >> 2) & 7, (code >> 5) & 7
     rows = []
@@ -89,14 +97,9 @@ def _decode_table(device: torch.device) -> torch.Tensor:
     return torch.cat(rows).to(device, torch.uint8)
 
 
-def agent_views(env: Economy) -> torch.Tensor:
-    """``(B, A, 9, 2r + 1, 2r + 1)`` uint8 egocentric windows around each agent (zeros beyond the world's edge).
-
-    Every entry is a small integer, so the views stay uint8 (a quarter of the memory of float32); a
-    policy casts them to float in its first layer. The channel dimension is the innermost in memory (the
-    layout of ``torch.channels_last``, which convolutions take without a copy); ``.contiguous()`` gives
-    the usual layout.
-    """
+def agent_view_codes(env: Economy) -> torch.Tensor:
+    """``(B, A, 2r + 1, 2r + 1)`` int32: the code of every tile in each agent's egocentric window, a row of
+    :func:`view_decode_table` (its content, and which agent observes it)."""
     b, n_tiles = env.batch, env.height * env.width
     side = 2 * env.config.observation_range + 1
     tile, static = _window_tables(env.layout.name, env.config.observation_range, env.device)
@@ -110,8 +113,25 @@ def agent_views(env: Economy) -> torch.Tensor:
     index = tile[env.cell] + (torch.arange(b, dtype=torch.int32, device=env.device) * (n_tiles + 1)).view(b, 1, 1)
     codes = static[env._agents, env.cell]  # (B, A, side*side)
     codes |= dynamic.view(-1).index_select(0, index.view(-1)).view_as(codes)
-    views = _decode_table(env.device).index_select(0, codes.view(-1)).view(b, N_AGENTS, side, side, N_SPATIAL_CHANNELS)
-    return views.permute(0, 1, 4, 2, 3)  # channels-last in memory, as torch.channels_last convolutions take it
+    return codes.view(b, N_AGENTS, side, side)
+
+
+def decode_views(codes: torch.Tensor) -> torch.Tensor:
+    """``(..., 9, w, w)`` uint8 views from ``(..., w, w)`` codes of :func:`agent_view_codes`, channels
+    innermost in memory (the layout of ``torch.channels_last``, which convolutions take without a copy)."""
+    views = view_decode_table(codes.device).index_select(0, codes.reshape(-1))
+    return views.view(*codes.shape, N_SPATIAL_CHANNELS).movedim(-1, -3)
+
+
+def agent_views(env: Economy) -> torch.Tensor:
+    """``(B, A, 9, 2r + 1, 2r + 1)`` uint8 egocentric windows around each agent (zeros beyond the world's edge).
+
+    Every entry is a small integer, so the views stay uint8 (a quarter of the memory of float32); a
+    policy casts them to float in its first layer. The channel dimension is the innermost in memory (the
+    layout of ``torch.channels_last``, which convolutions take without a copy); ``.contiguous()`` gives
+    the usual layout.
+    """
+    return decode_views(agent_view_codes(env))
 
 
 def _tax_features(env: Economy) -> torch.Tensor:
@@ -255,10 +275,10 @@ def planner_action_mask(env: Economy) -> torch.Tensor | None:
 
 def observe(env: Economy) -> Observation:
     """Every observation and mask of the current state."""
-    spatial = agent_views(env)
+    codes = agent_view_codes(env)
     shared = SharedFeatures.of(env)
     return Observation(
-        agent_spatial=spatial,
+        agent_codes=codes,
         agent_flat=agent_flat_features(env, shared),
         planner_flat=planner_flat_features(env, shared),
         agent_mask=agent_action_mask(env),

@@ -198,7 +198,7 @@ def package(
         start = time.perf_counter()
         observations = [world.reset() for world in worlds]
         stepping += time.perf_counter() - start
-        steps = Trajectory()
+        steps = Trajectory(config.episode_length)
         for _ in range(config.episode_length):
             start = time.perf_counter()
             view = np.stack(

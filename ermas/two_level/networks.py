@@ -9,7 +9,8 @@ Both follow the AI Economist's architecture (Zheng et al., 2020) without its LST
   (separate policy and value networks, as in the recipe), or, with ``shared_trunk=True``, a head on the
   policy's tower (the ``laptop`` preset's choice: half the compute). Agent identities in the view
   (house owner and agent position: 0 nobody, 1 the observer, ``j + 2`` agent ``j``) enter one-hot (nobody
-  as all zeros).
+  as all zeros): :func:`agent_inputs` encodes views, and :func:`agent_inputs_from_codes` looks the same
+  bytes up per tile code (what training uses).
 - :class:`PlannerNetwork`: the planner's 107 flat features through two dense layers with LayerNorm; one
   head of 22 logits per tax bracket ("keep" and the 21 rates), and a separate value tower.
 
@@ -21,12 +22,14 @@ masked action is never drawn.
 
 from __future__ import annotations
 
+from functools import lru_cache
+
 import torch
 from torch import nn
 
 from ermas.economy.config import N_AGENTS
 from ermas.economy.env import N_AGENT_ACTIONS
-from ermas.economy.observations import N_SPATIAL_CHANNELS
+from ermas.economy.observations import N_SPATIAL_CHANNELS, view_decode_table
 from ermas.economy.taxes import N_BRACKETS, N_PLANNER_CHOICES
 
 N_IDENTITY_CHANNELS = 2  # house owner and agent position, the last two channels of the view
@@ -67,6 +70,29 @@ def agent_inputs(view: torch.Tensor, flat: torch.Tensor) -> dict[str, torch.Tens
     for k in range(named):  # column k of each identity channel's block: "is identity k + 1", both channels at once
         torch.eq(identities, k + 1, out=one_hot[..., k::named])
     return {"spatial": spatial, "flat": flat.to(torch.float32)}
+
+
+@lru_cache(maxsize=2)
+def _input_table(device: torch.device) -> torch.Tensor:
+    """``(codes, 17)`` uint8: :func:`agent_inputs`'s encoding of every tile code's 9 channels, on ``device``."""
+    pixels = view_decode_table(torch.device("cpu"))  # (codes, 9): each code a 1x1 view
+    spatial = agent_inputs(pixels.view(-1, N_SPATIAL_CHANNELS, 1, 1), torch.zeros(len(pixels), 0))["spatial"]
+    return spatial.view(len(pixels), -1).to(device)
+
+
+def agent_inputs_from_codes(
+    codes: torch.Tensor, flat: torch.Tensor, spatial_out: torch.Tensor | None = None
+) -> dict[str, torch.Tensor]:
+    """:func:`agent_inputs` of the views that ``codes (N, w, w)`` (see
+    ``ermas.economy.observations.agent_view_codes``) decode to, by one table lookup per tile (the same
+    bytes, without decoding the views first). ``spatial_out``: an ``(N, w, w, 17)`` uint8 tensor to write the
+    spatial input into (a row of the episode's record, which then needs no copy)."""
+    table = _input_table(codes.device)
+    n, height, width = codes.shape
+    if spatial_out is None:
+        spatial_out = torch.empty(n, height, width, table.shape[1], dtype=torch.uint8, device=codes.device)
+    torch.index_select(table, 0, codes.reshape(-1), out=spatial_out.view(-1, table.shape[1]))
+    return {"spatial": spatial_out, "flat": flat.to(torch.float32)}
 
 
 class _AgentTower(nn.Module):

@@ -28,7 +28,7 @@ from ermas.checkpoint import Progress, load_checkpoint, run_resumable
 from ermas.economy import Economy, EconomyConfig, observe
 from ermas.manifest import sha256
 from ermas.rl.ppo import Batch, PPOConfig, gae, masked_categorical, ppo_update, sample_actions, take_rows
-from ermas.two_level.networks import AGENT_CHANNELS, AgentNetwork, PlannerNetwork, agent_inputs
+from ermas.two_level.networks import AGENT_CHANNELS, AgentNetwork, PlannerNetwork, agent_inputs_from_codes
 
 
 @dataclass(frozen=True)
@@ -75,41 +75,63 @@ def saved_state(path: str | os.PathLike) -> dict:
 
 
 class Trajectory:
-    """One learner's steps of an episode in every environment, turned into a PPO batch at its end."""
+    """One learner's steps of an episode in every environment, turned into a PPO batch at its end.
 
-    def __init__(self) -> None:
-        self.observations: list[dict[str, torch.Tensor]] = []
-        self.masks: list[torch.Tensor] = []
-        self.actions: list[torch.Tensor] = []
-        self.log_probs: list[torch.Tensor] = []
-        self.values: list[torch.Tensor] = []
-        self.rewards: list[torch.Tensor] = []
+    Each recorded quantity (what the learner saw, its mask, action, log-probability, value and reward) goes
+    into a ``(T, N, ...)`` buffer allocated at the first step, so the episode's batch is a view of the
+    buffers, not a copy of them. A producer may write a step's observation into its row itself
+    (:meth:`next_row`), which then is not copied again."""
+
+    def __init__(self, length: int) -> None:
+        self.length = length  # steps in the episode
+        self.steps = 0  # steps recorded so far
+        self.observations: dict[str, torch.Tensor] = {}  # the network's inputs, by name
+        self.buffers: dict[str, torch.Tensor] = {}  # mask, action, log_prob, value and reward
+
+    def next_row(self, name: str) -> torch.Tensor | None:
+        """Where the coming step's observation ``name`` will be recorded (``None`` before the first step)."""
+        buffer = self.observations.get(name)
+        return None if buffer is None else buffer[self.steps]
+
+    def _record(self, buffers: dict[str, torch.Tensor], name: str, value: torch.Tensor, step: int) -> None:
+        if name not in buffers:
+            buffers[name] = torch.empty(self.length, *value.shape, dtype=value.dtype, device=value.device)
+        row = buffers[name][step]
+        if row.data_ptr() != value.data_ptr():  # not written in place by its producer
+            row.copy_(value)
 
     def act(self, network: torch.nn.Module, inputs: dict, mask: torch.Tensor, generator: torch.Generator):
         """Sample the learner's actions ``(N, K)`` for one step and record what it saw and did."""
+        if self.steps == self.length:
+            raise ValueError(f"the episode has {self.length} steps; a step more was played")
         with torch.no_grad():
             logits, value = network.evaluate(inputs, mask)
             dist = masked_categorical(logits, mask)
             action = sample_actions(dist, generator)
-        self.observations.append(inputs), self.masks.append(mask), self.actions.append(action)
-        self.log_probs.append(dist.log_prob(action).sum(-1)), self.values.append(value)
+        recorded = {"mask": mask, "action": action, "log_prob": dist.log_prob(action).sum(-1), "value": value}
+        for buffers, values in ((self.observations, inputs), (self.buffers, recorded)):
+            for name, value in values.items():
+                self._record(buffers, name, value, self.steps)
+        self.steps += 1
         return action
 
     def reward(self, reward: torch.Tensor) -> None:
-        self.rewards.append(reward.reshape(-1).float())
+        """The rewards of the step last acted in."""
+        self._record(self.buffers, "reward", reward.reshape(-1).float(), self.steps - 1)
 
     def batch(self, ppo: PPOConfig) -> Batch:
         """The episode's samples with GAE advantages, cut at the episode's end."""
-        rewards, values = torch.stack(self.rewards), torch.stack(self.values)
+        if self.steps != self.length:
+            raise ValueError(f"the episode has {self.length} steps; {self.steps} were played")
+        rewards, values = self.buffers["reward"], self.buffers["value"]
         dones = torch.zeros_like(rewards, dtype=torch.bool)
         dones[-1] = True
         advantages = gae(rewards, values, dones, torch.zeros_like(values[0]), ppo.gamma, ppo.gae_lambda)
-        names = self.observations[0].keys()
         return Batch(
-            {name: torch.cat([obs[name] for obs in self.observations]) for name in names},
-            torch.cat(self.masks),
-            torch.cat(self.actions),
-            torch.cat(self.log_probs),
+            {name: obs.flatten(0, 1) for name, obs in self.observations.items()},
+            self.buffers["mask"].flatten(0, 1),
+            self.buffers["action"].flatten(0, 1),
+            self.buffers["log_prob"].flatten(0, 1),
             values.flatten(),
             advantages.flatten(),
             (advantages + values).flatten(),
@@ -117,7 +139,7 @@ class Trajectory:
 
     def mean_return(self) -> float:
         """Summed reward of the episode, averaged over the learner's copies (agents x environments)."""
-        return torch.stack(self.rewards).sum(0).mean().item()
+        return self.buffers["reward"].sum(0).mean().item()
 
 
 @dataclass
@@ -162,14 +184,16 @@ def play_episode(
     if env.batch % max(1, len(deviations)):
         raise ValueError(f"{env.batch} environments do not split into {len(deviations)} equal groups")
     groups = torch.arange(env.batch, device=env.device).view(max(1, len(deviations)), -1)
-    agent_steps, planner_steps = Trajectory(), Trajectory()
-    deviation_steps = [Trajectory() for _ in deviations]
+    length = env.config.episode_length
+    agent_steps, planner_steps = Trajectory(length), Trajectory(length)
+    deviation_steps = [Trajectory(length) for _ in deviations]
     own: list[torch.Tensor] = []
     done = False
     while not done:
         obs = observe(env)
         b, a = obs.agent_mask.shape[:2]
-        inputs = agent_inputs(obs.agent_spatial.flatten(0, 1), obs.agent_flat.flatten(0, 1))
+        spatial = agent_steps.next_row("spatial")  # written in place, where the record keeps it
+        inputs = agent_inputs_from_codes(obs.agent_codes.flatten(0, 1), obs.agent_flat.flatten(0, 1), spatial)
         actions = agent_steps.act(agents, inputs, obs.agent_mask.reshape(b * a, 1, -1), generator).view(b, a)
         rates = None
         if planner is not None:
