@@ -31,13 +31,23 @@ from ermas.two_level.training import Trajectory, TwoLevelTraining, build_network
 
 
 @dataclass(frozen=True)
-class Throughput:
+class _Rate:
+    """Environment steps per second with learning; the shares of the time are the subclasses'."""
+
+    steps_per_second: float
+
+    def seconds_per_step(self, share: float) -> float:
+        """The seconds per environment step of a ``share`` of the time (e.g. ``update_share``)."""
+        return share / self.steps_per_second
+
+
+@dataclass(frozen=True)
+class Throughput(_Rate):
     """Environment steps per second with learning, and the shares of the time: the PPO update, the
     economy alone (step and observations, measured apart with random actions), and the network's forward
     pass while acting (measured apart on the episode's own inputs, in the acting loop's batches); acting is
     everything but the update and the economy, the forward pass included."""
 
-    steps_per_second: float
     update_share: float
     simulator_share: float
     forward_share: float
@@ -52,10 +62,6 @@ class Throughput:
         and acting's bookkeeping around the forward pass)."""
         return self.update_share + self.forward_share
 
-    def seconds_per_step(self, share: float) -> float:
-        """The seconds per environment step of a ``share`` of the time (e.g. ``update_share``)."""
-        return share / self.steps_per_second
-
     def ceiling(self, baseline_steps_per_second: float) -> float:
         """The largest ratio over a baseline: the baseline's seconds per step over this run's network time
         alone (the update, and the acting forward pass), which bounds this run's time per step from below;
@@ -64,21 +70,16 @@ class Throughput:
 
 
 @dataclass(frozen=True)
-class PackageThroughput:
+class PackageThroughput(_Rate):
     """The package's environment steps per second with learning, and the shares of its time: its
     environments' own steps and resets (with turning the actions into its dicts and recording the rewards),
     turning their observations into the network's inputs, acting (the forward pass and sampling, in batches
     of its few environments' agents), and the PPO update."""
 
-    steps_per_second: float
     stepping_share: float
     converting_share: float
     acting_share: float
     update_share: float
-
-    def seconds_per_step(self, share: float) -> float:
-        """The seconds per environment step of a ``share`` of the time (e.g. ``stepping_share``)."""
-        return share / self.steps_per_second
 
 
 def comparison(theirs: PackageThroughput, mine: Throughput) -> list[str]:
