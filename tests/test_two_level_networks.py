@@ -37,24 +37,25 @@ def test_agent_inputs_one_hot_the_identity_channels_as_a_plain_loop_does():
 @pytest.mark.parametrize("layout", [SMALL_LAYOUT, PAPER_LAYOUT])
 def test_inputs_looked_up_from_tile_codes_are_the_encoded_views(layout):
     """The lookup that training uses gives agent_inputs' bytes of the decoded views, step after step of
-    random play (houses built, agents side by side), written into a given tensor where one is passed."""
+    random play (agents side by side on the small map), written into a given tensor where one is passed;
+    an observation decodes its views when first asked, still those of its own step after the economy moved on."""
     env = Economy(6, EconomyConfig(layout=layout, tax_model="none"), seed=3)
     draws = torch.Generator().manual_seed(3)
     seen = set()
     for _ in range(60):
-        obs = observe(env)
-        assert torch.equal(obs.agent_spatial, agent_views(env))
+        obs, views = observe(env), agent_views(env)
         codes, flat = obs.agent_codes.flatten(0, 1), obs.agent_flat.flatten(0, 1)
-        expected = agent_inputs(obs.agent_spatial.flatten(0, 1), flat)
+        expected = agent_inputs(views.flatten(0, 1), flat)
         looked_up = agent_inputs_from_codes(codes, flat)
         out = torch.full_like(expected["spatial"], 255)
         written = agent_inputs_from_codes(codes, flat, out)
         assert written["spatial"] is out
         for inputs in (looked_up, written):
             assert torch.equal(inputs["spatial"], expected["spatial"]) and torch.equal(inputs["flat"], expected["flat"])
-        seen |= set(obs.agent_spatial[:, :, 8].unique().tolist())
+        seen |= set(views[:, :, 8].unique().tolist())
         allowed = obs.agent_mask.flatten(0, 1).double()
         env.step(torch.multinomial(allowed, 1, generator=draws).view(6, -1))
+        assert torch.equal(obs.agent_spatial, views)  # decoded now, after the step
     if layout == SMALL_LAYOUT:  # on the small map other agents come into view (on the large one, not so soon)
         assert {0, 1} < seen and max(seen) >= 2
 

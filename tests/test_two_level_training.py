@@ -64,6 +64,7 @@ def test_an_episode_record_holds_every_step_as_seen_whether_copied_or_written_in
         masks.append(mask), rewards.append(reward)
     with pytest.raises(ValueError, match="a step more was played"):
         steps.act(network, inputs, mask, draws)
+    assert steps.next_row("spatial") is None  # nothing left to write into
     batch = steps.batch(ppo)
     for name in ("spatial", "flat"):
         assert torch.equal(batch.observations[name], torch.cat([inputs[name] for inputs in seen]))
@@ -83,8 +84,24 @@ def test_an_episode_record_holds_every_step_as_seen_whether_copied_or_written_in
     )
     unfinished = Trajectory(3)
     unfinished.act(network, inputs, mask, draws)
-    with pytest.raises(ValueError, match="the episode has 3 steps; 1 were played"):
+    with pytest.raises(ValueError, match="the episode has 3 steps; 0 were played and rewarded"):
         unfinished.batch(ppo)
+    unfinished.reward(reward)
+    with pytest.raises(ValueError, match="once"):  # a second reward for the same step
+        unfinished.reward(reward)
+    unfinished.act(network, inputs, mask, draws)
+    unfinished.act(network, inputs, mask, draws)  # the second step's reward skipped
+    with pytest.raises(ValueError, match="once"):
+        unfinished.reward(reward)
+    with pytest.raises(ValueError, match="the episode has 3 steps; 1 were played and rewarded"):
+        unfinished.batch(ppo)
+    wrong = Trajectory(3)
+    for t in range(2):
+        wrong.act(network, inputs, mask, draws)
+        if t == 0:
+            wrong.reward(reward)
+    with pytest.raises(ValueError, match=r"reward of step 1 has shape \(4,\); the episode's is \(5,\)"):
+        wrong.reward(reward[:4])  # a broadcast would have filled the row silently
 
 
 def test_the_planner_entropy_weight_falls_linearly_then_stays():

@@ -46,6 +46,7 @@ class Observation:
 
     @cached_property
     def agent_spatial(self) -> torch.Tensor:
+        """``(B, A, 9, w, w)`` uint8: the views that ``agent_codes`` decode to (see :func:`agent_views`)."""
         return decode_views(self.agent_codes)
 
 
@@ -82,7 +83,8 @@ def _window_tables(layout_name: str, observation_range: int, device: torch.devic
 def view_decode_table(device: torch.device) -> torch.Tensor:
     """``(A * 4096, 9)`` uint8: row ``c`` holds the 9 channels of tile code ``c`` (see
     :func:`agent_view_codes`), on ``device``. A policy's own encoding of a view can be tabled over these rows
-    once and looked up per step (``ermas.two_level.networks.agent_inputs_from_codes``)."""
+    once and looked up per step (``ermas.two_level.networks.agent_inputs_from_codes``). The tensor is shared
+    by every caller (cached): read it, do not modify it."""
     code = torch.arange(_N_CODES, device="cpu")
     owner, agent = (code >> 2) & 7, (code >> 5) & 7
     rows = []

@@ -76,8 +76,9 @@ def economy_steps_per_second(batch: int, config: EconomyConfig, seconds: float) 
         if result.done:
             env.reset()
             obs = observe(env)
+        views = obs.agent_spatial  # decoded, as the package's step builds its map arrays
         timed += time.perf_counter() - start
         mask = obs.agent_mask
         steps += 1
-    memory = tensor_bytes(env) + tensor_bytes(obs)
+    memory = tensor_bytes(env) + tensor_bytes(obs) + views.numel() * views.element_size()
     return batch * steps / timed, memory / batch / 1024

@@ -76,7 +76,8 @@ def agent_inputs(view: torch.Tensor, flat: torch.Tensor) -> dict[str, torch.Tens
 def _input_table(device: torch.device) -> torch.Tensor:
     """``(codes, 17)`` uint8: :func:`agent_inputs`'s encoding of every tile code's 9 channels, on ``device``."""
     pixels = view_decode_table(torch.device("cpu"))  # (codes, 9): each code a 1x1 view
-    spatial = agent_inputs(pixels.view(-1, N_SPATIAL_CHANNELS, 1, 1), torch.zeros(len(pixels), 0))["spatial"]
+    no_flat = torch.zeros(len(pixels), 0)  # agent_inputs also converts flat features; the table has none
+    spatial = agent_inputs(pixels.view(-1, N_SPATIAL_CHANNELS, 1, 1), no_flat)["spatial"]
     return spatial.view(len(pixels), -1).to(device)
 
 

@@ -84,20 +84,28 @@ class Trajectory:
 
     def __init__(self, length: int) -> None:
         self.length = length  # steps in the episode
-        self.steps = 0  # steps recorded so far
+        self.steps = 0  # steps acted in so far
+        self.rewarded = 0  # steps whose rewards are recorded
         self.observations: dict[str, torch.Tensor] = {}  # the network's inputs, by name
         self.buffers: dict[str, torch.Tensor] = {}  # mask, action, log_prob, value and reward
 
     def next_row(self, name: str) -> torch.Tensor | None:
-        """Where the coming step's observation ``name`` will be recorded (``None`` before the first step)."""
+        """Where the coming step's observation ``name`` will be recorded (``None`` before the first step, and
+        once every step of the episode has been played)."""
         buffer = self.observations.get(name)
-        return None if buffer is None else buffer[self.steps]
+        return None if buffer is None or self.steps == self.length else buffer[self.steps]
 
     def _record(self, buffers: dict[str, torch.Tensor], name: str, value: torch.Tensor, step: int) -> None:
+        """``value`` into row ``step`` of ``buffers[name]``, a ``(T, *value.shape)`` buffer made at the first
+        step; every later step's value must have the first one's shape."""
         if name not in buffers:
             buffers[name] = torch.empty(self.length, *value.shape, dtype=value.dtype, device=value.device)
         row = buffers[name][step]
-        if row.data_ptr() != value.data_ptr():  # not written in place by its producer
+        if value.shape != row.shape:
+            raise ValueError(
+                f"{name} of step {step} has shape {tuple(value.shape)}; the episode's is {tuple(row.shape)}"
+            )
+        if (row.data_ptr(), row.stride()) != (value.data_ptr(), value.stride()):  # not written in place
             row.copy_(value)
 
     def act(self, network: torch.nn.Module, inputs: dict, mask: torch.Tensor, generator: torch.Generator):
@@ -116,13 +124,16 @@ class Trajectory:
         return action
 
     def reward(self, reward: torch.Tensor) -> None:
-        """The rewards of the step last acted in."""
-        self._record(self.buffers, "reward", reward.reshape(-1).float(), self.steps - 1)
+        """The rewards of the step last acted in (once per step)."""
+        if self.rewarded != self.steps - 1:
+            raise ValueError(f"rewards for step {self.rewarded} come after acting in it, once; {self.steps} acted in")
+        self._record(self.buffers, "reward", reward.reshape(-1).float(), self.rewarded)
+        self.rewarded += 1
 
     def batch(self, ppo: PPOConfig) -> Batch:
         """The episode's samples with GAE advantages, cut at the episode's end."""
-        if self.steps != self.length:
-            raise ValueError(f"the episode has {self.length} steps; {self.steps} were played")
+        if self.rewarded != self.length:
+            raise ValueError(f"the episode has {self.length} steps; {self.rewarded} were played and rewarded")
         rewards, values = self.buffers["reward"], self.buffers["value"]
         dones = torch.zeros_like(rewards, dtype=torch.bool)
         dones[-1] = True
