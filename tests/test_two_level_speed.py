@@ -79,6 +79,7 @@ def test_the_comparison_reads_the_goal_ceiling_and_simulators_from_both_sides():
         assert verdict in first and f"ratio {rate / 100:.1f}x" in first
     # network time 0.6 of 0.5 ms: the package's 10 ms over 0.3 ms
     assert "ceiling with these networks 33x" in first
+    assert "with any cheaper network 50x" in first  # the package's 10 ms over our 0.2 ms outside the network
     assert "10,000 us: 60% its own steps" in package_split and "500 us: 20% the economy" in our_split
     assert "take 60x our economy's" in simulators  # 6 ms over 0.1 ms
 
