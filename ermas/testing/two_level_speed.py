@@ -63,17 +63,21 @@ class Throughput(_Rate):
         return self.update_share + self.forward_share
 
     def ceiling(self, baseline_steps_per_second: float) -> float:
-        """The largest ratio over a baseline: the baseline's seconds per step over this run's network time
-        alone (the update, and the acting forward pass), which bounds this run's time per step from below;
-        reached only if the economy, sampling and bookkeeping cost nothing."""
-        return self.steps_per_second / (self.network_share * baseline_steps_per_second)
+        """The largest ratio over a baseline with this network: the baseline's seconds per step over this
+        run's network time alone (the update, and the acting forward pass), which bounds this run's time per
+        step from below; reached only if the economy, sampling and bookkeeping cost nothing."""
+        return self._baseline_over(self.network_share, baseline_steps_per_second)
 
     def ceiling_any_cheaper_network(self, baseline_steps_per_second: float) -> float:
         """The largest ratio over a baseline with a network no costlier than this one on both sides: the
         baseline's seconds per step (which a cheaper network on its side only lowers) over this run's time
         outside the network (the economy, and acting's bookkeeping around the forward pass), which no network
         changes; counting the whole update as the network's makes the bound looser, never wrong."""
-        return self.steps_per_second / ((1.0 - self.network_share) * baseline_steps_per_second)
+        return self._baseline_over(1.0 - self.network_share, baseline_steps_per_second)
+
+    def _baseline_over(self, share: float, baseline_steps_per_second: float) -> float:
+        """The baseline's seconds per step over this run's for a ``share`` of its time."""
+        return 1.0 / (baseline_steps_per_second * self.seconds_per_step(share))
 
 
 @dataclass(frozen=True)
